@@ -1,0 +1,82 @@
+"""Shared CLI pieces: option types, output, and the error -> exit-code table."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from zkml.errors import ZkmlError
+
+# Shared option types, defined once.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print complete machine-readable JSON instead of a summary.")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", envvar="ZKML_STORE", help="Artifact store directory (default: ./.zkml)."),
+]
+RpcOpt = Annotated[
+    str | None,
+    typer.Option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC URL (default: the embedded anvil chain)."),
+]
+
+T = TypeVar("T")
+
+
+def emit(json_mode: bool, data: dict[str, Any], human: str) -> None:
+    """Print ``data`` as JSON with --json, else the short human summary."""
+    if json_mode:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        typer.echo(human)
+
+
+def progress(json_mode: bool) -> Callable[[str], None]:
+    """A progress callback that writes to stderr (never pollutes --json stdout)."""
+
+    def report(msg: str) -> None:
+        if not json_mode:
+            typer.echo(f"  .. {msg}", err=True)
+
+    return report
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Call ``fn``; map zkml errors to one stderr line and their exit code.
+
+    ``ZKML_DEBUG=1`` prints the traceback as well.
+    """
+    debug = os.environ.get("ZKML_DEBUG", "") not in ("", "0")
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except ZkmlError as e:
+        if debug:
+            traceback.print_exc()
+        raise fail(e.message, e.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except Exception as e:  # a bug: still one line unless debugging
+        if debug:
+            traceback.print_exc()
+        raise fail(f"internal error: {type(e).__name__}: {e} (set ZKML_DEBUG=1 for the traceback)", 3) from None
+
+
+def main_guard(app: typer.Typer) -> None:
+    """Run the root app with Typer's own exception display turned off."""
+    try:
+        app(standalone_mode=True)
+    except SystemExit as e:
+        sys.exit(e.code)

@@ -1,0 +1,24 @@
+"""Root Typer app: joins the command groups. Installed as the ``zkml`` script."""
+
+from __future__ import annotations
+
+import typer
+
+from zkml_cli.common import main_guard
+
+app = typer.Typer(
+    name="zkml",
+    help="Zero-knowledge verifiable ML inference: compile ONNX to a Halo2 circuit, prove, verify (locally or on chain).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    main_guard(app)
+
+
+if __name__ == "__main__":
+    main()
