@@ -72,3 +72,35 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file (errors propagate; callers wrap them in their own type)."""
     with open(path, "rb") as f:
         return json.loads(f.read())
+
+
+@contextlib.contextmanager
+def native_output_captured() -> Iterator[Path]:
+    """Send the process's fd 1/2 to a temp log while native code (ezkl) runs.
+
+    ezkl prints tables and progress straight to the file descriptors, which
+    would corrupt ``--json`` output. The log's tail is available to error
+    messages through the yielded path until the block exits.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd, log = tempfile.mkstemp(prefix="zkml-ezkl-", suffix=".log")
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield Path(log)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for s in saved:
+            os.close(s)
+        os.close(fd)
+        try:
+            os.unlink(log)
+        except OSError:
+            pass

@@ -1,0 +1,292 @@
+"""Quantization: choose ezkl settings on real calibration data.
+
+ezkl's own calibration picks scales by a fidelity heuristic; zkml instead
+searches a small list of candidate scales and keeps the *smallest circuit that
+meets the accuracy target*, measured the way a user cares about it: every
+calibration sample is run through onnxruntime (float) and through the
+quantized circuit (ezkl witness), and we compare max abs error and argmax
+agreement. ``--target resources`` tries scales from small to large;
+``--target accuracy`` from large to small (the most precise circuit that fits
+within ``max_logrows``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkml.errors import CircuitError, ConfigError
+from zkml.inputs import to_ezkl_json
+from zkml.onnx_check import ModelInfo
+from zkml.quant import felts_to_floats
+from zkml.util import native_output_captured
+
+VISIBILITIES = ("public", "private", "hashed", "fixed")
+RESOURCE_SCALES = (6, 7, 8, 9, 10, 11, 12, 13)
+
+
+@dataclass(frozen=True)
+class CircuitOptions:
+    """Everything a user chooses about a circuit (part of its store key)."""
+
+    target: str = "resources"
+    """``resources``: smallest circuit meeting the accuracy bar; ``accuracy``: most precise within max_logrows."""
+    max_logrows: int = 18
+    """Largest circuit (2^k rows) the search may choose."""
+    batch_size: int = 1
+    """Samples per proof (the ONNX batch axis must be symbolic for sizes other than its own)."""
+    input_visibility: str = "public"
+    """public | private | hashed (Poseidon commitment as the public instance)."""
+    param_visibility: str = "fixed"
+    """fixed (baked into the vk) | hashed (Poseidon commitment public) | private | public."""
+    output_visibility: str = "public"
+    """public | private | hashed."""
+    min_agreement: float = 0.99
+    """Minimum argmax agreement, float vs circuit, over the calibration set."""
+    max_error: float | None = None
+    """Optional bound on max abs error float vs circuit over the calibration set."""
+    scales: tuple[int, ...] | None = None
+    """Candidate scales (fixed-point bits) to try instead of the defaults."""
+
+    def validate(self) -> CircuitOptions:
+        """Check value ranges.
+
+        Raises:
+            ConfigError: an option is out of range.
+        """
+        if self.target not in ("resources", "accuracy"):
+            raise ConfigError(f"target must be 'resources' or 'accuracy', not {self.target!r}")
+        if not 8 <= self.max_logrows <= 26:
+            raise ConfigError(f"max_logrows must be between 8 and 26, not {self.max_logrows}")
+        if not 1 <= self.batch_size <= 4096:
+            raise ConfigError(f"batch size must be between 1 and 4096, not {self.batch_size}")
+        for name in ("input_visibility", "param_visibility", "output_visibility"):
+            v = getattr(self, name)
+            allowed = VISIBILITIES if name == "param_visibility" else VISIBILITIES[:3]
+            if v not in allowed:
+                raise ConfigError(f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, not {v!r}")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(f"min_agreement must be within [0, 1], not {self.min_agreement}")
+        if self.scales is not None and (not self.scales or any(not 1 <= s <= 20 for s in self.scales)):
+            raise ConfigError("scales must be a non-empty list of integers from 1 to 20")
+        return self
+
+    def key(self) -> dict[str, Any]:
+        """The options as they enter the circuit's store key."""
+        d = asdict(self)
+        d["scales"] = list(self.scales) if self.scales else None
+        return d
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """Float (onnxruntime) vs circuit (ezkl witness) over a set of samples."""
+
+    samples: int
+    """How many samples were compared."""
+    max_abs_error: float
+    """Largest |float - circuit| over every output element."""
+    mean_abs_error: float
+    """Mean |float - circuit|."""
+    argmax_agreement: float
+    """Fraction of samples whose argmax (per output row) agrees."""
+    label_accuracy_float: float | None = None
+    """Accuracy of the float model against labels, when labels were given."""
+    label_accuracy_circuit: float | None = None
+    """Accuracy of the circuit against labels, when labels were given."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The chosen settings and the evidence for them."""
+
+    settings: dict[str, Any]
+    """ezkl settings JSON of the chosen candidate."""
+    scale: int
+    """Chosen input/param scale."""
+    report: AccuracyReport
+    """Accuracy of the chosen candidate on the calibration set."""
+    tried: list[dict[str, Any]] = field(default_factory=list)
+    """Every candidate tried: scale, logrows, metrics, verdict."""
+    seconds: float = 0.0
+    """Wall time of the search."""
+
+
+def float_outputs(onnx_path: Path, info: ModelInfo, samples: np.ndarray, batch: int) -> np.ndarray:
+    """Run ``samples`` through onnxruntime in batches of ``batch``; returns [n, out_size]."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    outs = []
+    for chunk in batches(samples, batch):
+        res = sess.run(None, {info.input_name: chunk.astype(np.float32)})
+        outs.append(np.concatenate([np.asarray(r).reshape(len(chunk), -1) for r in res], axis=1))
+    return np.concatenate(outs, axis=0)[: len(samples)]
+
+
+def batches(samples: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Split into chunks of exactly ``batch`` samples, padding the last with its final sample."""
+    out = []
+    for i in range(0, len(samples), batch):
+        chunk = samples[i : i + batch]
+        if len(chunk) < batch:
+            pad = np.repeat(chunk[-1:], batch - len(chunk), axis=0)
+            chunk = np.concatenate([chunk, pad], axis=0)
+        out.append(chunk)
+    return out
+
+
+def circuit_outputs(compiled: Path, settings: dict[str, Any], samples: np.ndarray, workdir: Path) -> np.ndarray:
+    """Dequantized circuit outputs (ezkl witness) for ``samples``; returns [n, out_size].
+
+    Raises:
+        CircuitError: witness generation failed (typically a value outside the
+            circuit's quantization range).
+    """
+    import ezkl
+
+    batch = int(dict(settings["run_args"]["variables"]).get("batch_size", 1)) or 1
+    scales = settings["model_output_scales"]
+    rows = []
+    data_path = workdir / "cal_input.json"
+    wit_path = workdir / "cal_witness.json"
+    for chunk in batches(samples, batch):
+        data_path.write_text(json.dumps(to_ezkl_json(chunk)))
+        try:
+            with native_output_captured():
+                ezkl.gen_witness(str(data_path), str(compiled), str(wit_path))
+        except RuntimeError as e:
+            raise CircuitError(f"witness generation failed: {e}") from e
+        wit = json.loads(wit_path.read_text())
+        parts = [felts_to_floats(o, scales[i]).reshape(batch, -1) for i, o in enumerate(wit["outputs"])]
+        rows.append(np.concatenate(parts, axis=1))
+    return np.concatenate(rows, axis=0)[: len(samples)]
+
+
+def compare(float_out: np.ndarray, circ_out: np.ndarray, labels: np.ndarray | None = None) -> AccuracyReport:
+    """Metrics between float and circuit outputs of the same samples."""
+    err = np.abs(float_out - circ_out)
+    agree = float(np.mean(float_out.argmax(axis=1) == circ_out.argmax(axis=1)))
+    la_f = la_c = None
+    if labels is not None:
+        la_f = float(np.mean(float_out.argmax(axis=1) == labels))
+        la_c = float(np.mean(circ_out.argmax(axis=1) == labels))
+    return AccuracyReport(
+        samples=len(float_out),
+        max_abs_error=float(err.max()),
+        mean_abs_error=float(err.mean()),
+        argmax_agreement=agree,
+        label_accuracy_float=la_f,
+        label_accuracy_circuit=la_c,
+    )
+
+
+def run_args_for(options: CircuitOptions, scale: int) -> Any:
+    """ezkl run arguments for one candidate scale.
+
+    The range-check decomposition uses base 2^scale so its lookup table is no
+    larger than the rebase remainders need (ezkl's default 2^14 table forces
+    logrows >= 15 even for tiny models); three legs below scale 10 keep the
+    representable magnitude >= 2^14.
+    """
+    import ezkl
+
+    ra = ezkl.PyRunArgs()
+    ra.input_scale = scale
+    ra.param_scale = scale
+    ra.decomp_base = 1 << scale
+    ra.decomp_legs = 3 if scale < 10 else 2
+    ra.logrows = options.max_logrows
+    ra.variables = [("batch_size", options.batch_size)]
+    ra.input_visibility = options.input_visibility
+    ra.output_visibility = options.output_visibility
+    ra.param_visibility = options.param_visibility
+    return ra
+
+
+def calibrate(
+    onnx_path: Path,
+    info: ModelInfo,
+    samples: np.ndarray,
+    options: CircuitOptions,
+    workdir: Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Calibration:
+    """Search candidate scales and return the first that meets the accuracy bar.
+
+    Raises:
+        CircuitError: no candidate fits ``max_logrows`` and the accuracy bar
+            (the message gives the best one seen), or ezkl failed outright.
+    """
+    import ezkl
+
+    t0 = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    ref = float_outputs(onnx_path, info, samples, options.batch_size)
+    cal_json = workdir / "calibration_input.json"
+    cal_json.write_text(json.dumps(to_ezkl_json(samples)))
+    scales: Sequence[int] = options.scales or RESOURCE_SCALES
+    if options.target == "accuracy":
+        scales = sorted(scales, reverse=True)
+    tried: list[dict[str, Any]] = []
+    for scale in scales:
+        settings_path = workdir / f"settings_s{scale}.json"
+        compiled = workdir / f"model_s{scale}.compiled"
+        entry: dict[str, Any] = {"scale": scale}
+        progress(f"calibrating scale {scale} on {len(samples)} samples")
+        try:
+            with native_output_captured():
+                ezkl.gen_settings(str(onnx_path), str(settings_path), py_run_args=run_args_for(options, scale))
+                ezkl.calibrate_settings(
+                    str(cal_json), str(onnx_path), str(settings_path), "resources",
+                    scales=[scale], max_logrows=options.max_logrows,
+                )
+                ezkl.compile_circuit(str(onnx_path), str(compiled), str(settings_path))
+        except RuntimeError as e:
+            entry.update(verdict="failed", reason=str(e).splitlines()[0][:200])
+            tried.append(entry)
+            continue
+        settings = json.loads(settings_path.read_text())
+        logrows = int(settings["run_args"]["logrows"])
+        entry["logrows"] = logrows
+        if logrows > options.max_logrows:
+            entry["verdict"] = f"needs logrows {logrows} > max {options.max_logrows}"
+            tried.append(entry)
+            continue
+        try:
+            circ = circuit_outputs(compiled, settings, samples, workdir)
+        except CircuitError as e:
+            entry.update(verdict="failed", reason=e.message[:200])
+            tried.append(entry)
+            continue
+        report = compare(ref, circ)
+        entry.update(report.as_dict())
+        ok = report.argmax_agreement >= options.min_agreement and (
+            options.max_error is None or report.max_abs_error <= options.max_error
+        )
+        entry["verdict"] = "chosen" if ok else "below accuracy bar"
+        tried.append(entry)
+        if ok:
+            return Calibration(settings, scale, report, tried, time.perf_counter() - t0)
+    best = max((t for t in tried if "argmax_agreement" in t), key=lambda t: t["argmax_agreement"], default=None)
+    detail = (
+        f"best: scale {best['scale']}, agreement {best['argmax_agreement']:.3f}, max error {best['max_abs_error']:.4g}"
+        if best
+        else "; ".join(f"scale {t['scale']}: {t.get('reason') or t['verdict']}" for t in tried[:3])
+    )
+    raise CircuitError(
+        f"no circuit within logrows {options.max_logrows} meets agreement >= {options.min_agreement}"
+        + (f" and max error <= {options.max_error}" if options.max_error is not None else "")
+        + f" ({detail})"
+    )

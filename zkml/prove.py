@@ -1,0 +1,233 @@
+"""Prove: witness + SNARK for one or more samples, in a worker with a timeout.
+
+Samples are split into chunks of the circuit's batch size (the last chunk is
+padded by repeating its final sample); each chunk is one proof. The witness is
+computed in-process (milliseconds); ``ezkl.prove`` runs in a subprocess so a
+hang (ezkl issue 1029) ends in a clear :class:`ProveTimeout`, and the proof
+file is only ever read after the worker reported success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkml.bundle import FORMAT, VERSION, Bundle, ProofEntry, now_iso
+from zkml.calibrate import batches
+from zkml.circuit import Circuit
+from zkml.errors import InputError, ProofError, ProveTimeout
+from zkml.inputs import to_ezkl_json, to_samples
+from zkml.quant import felts_to_floats
+from zkml.srs import DEV_WARNING
+from zkml.store import tool_versions
+from zkml.util import native_output_captured, sha256_json
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def input_limit(settings: dict[str, Any]) -> float:
+    """Largest |input| the circuit's range checks can represent at its input scale."""
+    ra = settings["run_args"]
+    span = int(ra["decomp_base"]) ** int(ra["decomp_legs"]) // 2
+    return span / float(1 << int(ra["input_scale"]))
+
+
+def check_samples(circuit: Circuit, raw: np.ndarray) -> np.ndarray:
+    """Shape, finiteness and range checks against the circuit.
+
+    Raises:
+        InputError: wrong shape, NaN/inf, or beyond the quantization range.
+    """
+    samples = to_samples(raw, circuit.sample_shape, source="input")
+    limit = input_limit(circuit.settings)
+    peak = float(np.max(np.abs(samples)))
+    if peak >= limit:
+        raise InputError(
+            f"input value {peak:.6g} is beyond the circuit's quantization range (|x| < {limit:.6g} "
+            f"at scale {circuit.settings['run_args']['input_scale']})"
+        )
+    return samples
+
+
+def gen_witness(circuit: Circuit, chunk: np.ndarray, workdir: Path) -> tuple[Path, dict[str, Any]]:
+    """Witness for one chunk.
+
+    Raises:
+        InputError: ezkl refused the values (range/lookup overflow).
+    """
+    import ezkl
+
+    data = workdir / "input.json"
+    out = workdir / "witness.json"
+    data.write_text(json.dumps(to_ezkl_json(chunk)))
+    try:
+        with native_output_captured():
+            ezkl.gen_witness(str(data), str(circuit.compiled), str(out), vk_path=str(circuit.vk), srs_path=str(circuit.srs.path))
+    except RuntimeError as e:
+        raise InputError(f"the circuit cannot represent this input (outside its quantization range): {e}") from e
+    return out, json.loads(out.read_text())
+
+
+def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float) -> float:
+    """Run ``ezkl.prove`` in a subprocess; return its seconds.
+
+    Raises:
+        ProveTimeout: the worker did not finish in ``timeout`` seconds (killed).
+        ProofError: the worker failed.
+    """
+    cmd = [sys.executable, "-m", "zkml._prove_worker", str(witness), str(circuit.compiled), str(circuit.pk), str(proof), str(circuit.srs.path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise ProveTimeout(timeout) from None
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    try:
+        res = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise ProofError(f"prover worker died (exit code {proc.returncode})") from None
+    if not res["ok"] or not proof.is_file():
+        raise ProofError(f"proving failed: {res.get('error')}")
+    return float(res["seconds"])
+
+
+def _hash_part(processed: dict[str, Any] | None) -> list[str]:
+    if not processed or not processed.get("poseidon_hash"):
+        raise ProofError("witness lacks the Poseidon commitment its visibility requires")
+    return [str(x) for x in processed["poseidon_hash"]]
+
+
+def expected_instances(witness: dict[str, Any], vis: dict[str, str]) -> list[str]:
+    """The instance column a proof of this witness must carry (see bundle docstring)."""
+    col: list[str] = []
+    if vis["input"] == "public":
+        col += [f for t in witness["inputs"] for f in t]
+    elif vis["input"] == "hashed":
+        col += _hash_part(witness.get("processed_inputs"))
+    if vis["params"] == "hashed":
+        col += _hash_part(witness.get("processed_params"))
+    if vis["output"] == "public":
+        col += [f for t in witness["outputs"] for f in t]
+    elif vis["output"] == "hashed":
+        col += _hash_part(witness.get("processed_outputs"))
+    return col
+
+
+def prove(
+    circuit: Circuit,
+    raw_input: np.ndarray,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    reveal_input: bool | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Bundle:
+    """Prove ``raw_input`` (one sample or several) and return the bundle.
+
+    ``reveal_input``: include the float input in the bundle. Default: only when
+    the input is public (it is in the instances anyway).
+
+    Raises:
+        InputError: bad shape/values.
+        ProveTimeout / ProofError: proving failed.
+    """
+    t_total = time.perf_counter()
+    samples = check_samples(circuit, raw_input)
+    opts = circuit.options
+    vis = {"input": opts.input_visibility, "params": opts.param_visibility, "output": opts.output_visibility}
+    reveal = (vis["input"] == "public") if reveal_input is None else reveal_input
+    settings = circuit.settings
+    out_scales = settings["model_output_scales"]
+    B = circuit.batch_size
+    chunks = batches(samples, B)
+    entries: list[ProofEntry] = []
+    outputs: list[list[float]] = []
+    weights_commitment: list[str] | None = None
+    t_wit = 0.0
+    with tempfile.TemporaryDirectory(prefix="zkml-prove-") as tmp:
+        work = Path(tmp)
+        for i, chunk in enumerate(chunks):
+            real = min(B, len(samples) - i * B)
+            progress(f"proof {i + 1}/{len(chunks)}: witness for {real} sample(s)")
+            t = time.perf_counter()
+            wpath, wit = gen_witness(circuit, chunk, work)
+            t_wit += time.perf_counter() - t
+            progress(f"proof {i + 1}/{len(chunks)}: proving (2^{circuit.logrows} rows)")
+            ppath = work / "proof.json"
+            secs = run_prover(circuit, wpath, ppath, timeout)
+            proof = json.loads(ppath.read_text())
+            ppath.unlink()
+            if proof["instances"] != [expected_instances(wit, vis)]:
+                raise ProofError("the prover's public instances differ from the witness (internal inconsistency)")
+            rows = [felts_to_floats(o, out_scales[j]).reshape(B, -1) for j, o in enumerate(wit["outputs"])]
+            outputs += np.concatenate(rows, axis=1)[:real].tolist()
+            if vis["params"] == "hashed":
+                weights_commitment = _hash_part(wit.get("processed_params"))
+            entries.append(
+                ProofEntry(
+                    first_sample=i * B,
+                    real_samples=real,
+                    instances=proof["instances"],
+                    proof_hex=proof["hex_proof"],
+                    input_felts=[f for t in wit["inputs"] for f in t] if reveal and vis["input"] == "hashed" else None,
+                    output_felts=[f for t in wit["outputs"] for f in t] if vis["output"] == "hashed" else None,
+                    timestamp=proof.get("timestamp"),
+                    prove_seconds=secs,
+                )
+            )
+    tools = tool_versions()
+    warnings = [DEV_WARNING] if circuit.srs.insecure else []
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": now_iso(),
+        "model": {
+            "sha256": circuit.model_sha256,
+            "input_name": circuit.input_name,
+            "sample_shape": list(circuit.sample_shape),
+        },
+        "circuit": {
+            "id": circuit.circuit_id,
+            "settings_sha256": circuit.files["settings.json"],
+            "vk_sha256": circuit.files["vk.key"],
+            "compiled_sha256": circuit.files["model.compiled"],
+            "logrows": circuit.logrows,
+            "batch_size": B,
+            "input_scale": int(settings["run_args"]["input_scale"]),
+            "output_scales": [int(s) for s in out_scales],
+            "visibility": vis,
+            "weights_commitment": weights_commitment,
+        },
+        "srs": circuit.srs.describe(),
+        "warnings": warnings,
+        "samples": len(samples),
+        "input": {
+            "visibility": vis["input"],
+            "values": samples.astype(np.float64).tolist() if reveal else None,
+            "sha256": sha256_json(samples.astype(np.float64).tolist()),
+        },
+        "outputs": {"visibility": vis["output"], "values": outputs if vis["output"] != "private" else None},
+        "proofs": [e.as_dict() for e in entries],
+        "tools": tools,
+        "timings": {
+            "witness_seconds": t_wit,
+            "prove_seconds": sum(e.prove_seconds for e in entries),
+            "total_seconds": time.perf_counter() - t_total,
+        },
+        "onchain": [],
+    }
+    return Bundle(data)

@@ -1,0 +1,184 @@
+"""The content-addressed artifact store.
+
+Layout under the store root (default ``./.zkml``, or ``$ZKML_STORE``)::
+
+    circuits/<circuit_id>/   model.onnx settings.json model.compiled vk.key pk.key
+                             calibration.json manifest.json
+    srs/dev-k<N>.srs         development SRS files and their digests
+    locks/                   one lock file per circuit being built
+
+A circuit folder is keyed by a digest of everything that determines it (ONNX
+bytes, run options, calibration data, ezkl version, SRS identity). It is built
+in a temp folder and renamed into place, so a crash never leaves a half-built
+circuit that a later run trusts. ``manifest.json`` is written last and lists
+every file with its sha256; a folder whose files no longer match is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from zkml import __version__
+from zkml.errors import StoreError
+from zkml.util import read_json, sha256_file, write_json_atomic
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+LOCK_TIMEOUT_S = 3600.0
+
+
+def default_root() -> Path:
+    """``$ZKML_STORE`` or ``./.zkml``."""
+    return Path(os.environ.get("ZKML_STORE") or ".zkml").resolve()
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions recorded in every manifest and bundle."""
+    import ezkl
+    import onnx
+
+    return {
+        "zkml": __version__,
+        "ezkl": str(getattr(ezkl, "__version__", "unknown")),
+        "onnx": onnx.__version__,
+        "python": platform.python_version(),
+    }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: every listed file matched its digest when read."""
+
+    folder: Path
+    """The circuit folder the manifest describes."""
+    data: dict[str, Any]
+    """The manifest JSON."""
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name -> sha256."""
+        return dict(self.data["files"])
+
+
+class Store:
+    """Access to one artifact store root."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).resolve() if root else default_root()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # Paths
+    @property
+    def circuits(self) -> Path:
+        return self.root / "circuits"
+
+    def circuit_dir(self, circuit_id: str) -> Path:
+        return self.circuits / circuit_id
+
+    @contextmanager
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold an inter-process lock; a second builder of the same circuit waits here.
+
+        Raises:
+            StoreError: the lock was not obtained within ``timeout`` seconds.
+        """
+        folder = self.root / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreError(f"timed out after {timeout:.0f}s waiting for another zkml building {name}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # Manifests
+    def read_manifest(self, folder: Path) -> tuple[Manifest | None, str]:
+        """Return the manifest if every file matches its digest, else ``(None, reason)``."""
+        mpath = folder / MANIFEST
+        if not mpath.is_file():
+            return None, "no manifest"
+        try:
+            data = read_json(mpath)
+            files = data["files"]
+            if data.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
+                return None, "unknown manifest format"
+        except (ValueError, KeyError, TypeError, OSError):
+            return None, "unreadable manifest"
+        for name, digest in files.items():
+            f = folder / name
+            if not f.is_file():
+                return None, f"{name} is missing"
+            if sha256_file(f) != digest:
+                return None, f"{name} does not match its digest"
+        return Manifest(folder=folder, data=data), "ok"
+
+    @staticmethod
+    def write_manifest(folder: Path, files: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+        """Hash ``files`` in ``folder`` and write the manifest (last, atomically)."""
+        data = {
+            "format": MANIFEST_FORMAT,
+            **meta,
+            "files": {name: sha256_file(folder / name) for name in sorted(files)},
+            "tools": tool_versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_json_atomic(folder / MANIFEST, data)
+        return data
+
+    # Building
+    def staging_dir(self, circuit_id: str) -> Path:
+        """A fresh temp folder on the same filesystem, to be published with :meth:`publish`."""
+        self.circuits.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".build-{circuit_id}-", dir=self.circuits))
+
+    def publish(self, staging: Path, circuit_id: str) -> Path:
+        """Rename a fully built folder into place, replacing a stale one."""
+        dest = self.circuit_dir(circuit_id)
+        if dest.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".stale-{circuit_id}-", dir=self.circuits))
+            os.replace(dest, trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(staging, dest)
+        return dest
+
+    def list_circuits(self) -> list[Manifest]:
+        """Every circuit whose manifest currently validates."""
+        out = []
+        if self.circuits.is_dir():
+            for d in sorted(self.circuits.iterdir()):
+                if d.is_dir() and not d.name.startswith("."):
+                    m, _ = self.read_manifest(d)
+                    if m:
+                        out.append(m)
+        return out
+
+    def find_circuit(self, prefix: str) -> Path:
+        """Resolve a circuit id or unique prefix to its folder.
+
+        Raises:
+            StoreError: no circuit, or an ambiguous prefix.
+        """
+        if self.circuit_dir(prefix).is_dir():
+            return self.circuit_dir(prefix)
+        hits = [d for d in self.circuits.glob(f"{prefix}*") if d.is_dir() and not d.name.startswith(".")]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise StoreError(f"no circuit '{prefix}' in store {self.root}")
+        raise StoreError(f"circuit id prefix '{prefix}' is ambiguous ({len(hits)} circuits)")
