@@ -275,6 +275,7 @@ def _build(
         if not ok:
             raise CircuitError("ezkl setup returned false")
         timings["setup"] = time.perf_counter() - t
+        weights_commitment = _weights_commitment(staging, cal.settings, calibration, srs) if options.param_visibility == "hashed" else None
         shutil.rmtree(staging / "calibration", ignore_errors=True)
         (staging / "calibration.json").write_text(
             json.dumps(
@@ -303,6 +304,7 @@ def _build(
                 },
                 "options": options.key(),
                 "logrows": logrows,
+                "weights_commitment": weights_commitment,
                 "srs": srs_meta,
                 "build_seconds": timings,
             },
@@ -312,6 +314,31 @@ def _build(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return open_circuit(folder, store)
+
+
+def _weights_commitment(staging: Path, settings: dict[str, Any], calibration: np.ndarray, srs: SRS) -> list[str]:
+    """Poseidon commitment of the weights (a public instance when params are hashed).
+
+    It does not depend on the input, so one witness of a calibration sample gives it.
+    """
+    import ezkl
+
+    from zkml.calibrate import batches
+    from zkml.inputs import to_ezkl_json
+
+    batch = int(dict(settings["run_args"]["variables"]).get("batch_size", 1))
+    data, wit = staging / "wc_input.json", staging / "wc_witness.json"
+    data.write_text(json.dumps(to_ezkl_json(batches(calibration[:batch], batch)[0])))
+    try:
+        with native_output_captured():
+            ezkl.gen_witness(str(data), str(staging / "model.compiled"), str(wit), vk_path=str(staging / "vk.key"), srs_path=str(srs.path))
+        commitment = [str(x) for x in json.loads(wit.read_text())["processed_params"]["poseidon_hash"]]
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise CircuitError(f"could not compute the weights commitment: {e}") from e
+    finally:
+        data.unlink(missing_ok=True)
+        wit.unlink(missing_ok=True)
+    return commitment
 
 
 def accuracy_report(circuit: Circuit) -> AccuracyReport:

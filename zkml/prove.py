@@ -157,6 +157,7 @@ def prove(
     entries: list[ProofEntry] = []
     outputs: list[list[float]] = []
     weights_commitment: list[str] | None = None
+    output_sizes: list[int] = []
     t_wit = 0.0
     with tempfile.TemporaryDirectory(prefix="zkml-prove-") as tmp:
         work = Path(tmp)
@@ -173,6 +174,7 @@ def prove(
             ppath.unlink()
             if proof["instances"] != [expected_instances(wit, vis)]:
                 raise ProofError("the prover's public instances differ from the witness (internal inconsistency)")
+            output_sizes = [len(o) // B for o in wit["outputs"]]
             rows = [felts_to_floats(o, out_scales[j]).reshape(B, -1) for j, o in enumerate(wit["outputs"])]
             outputs += np.concatenate(rows, axis=1)[:real].tolist()
             if vis["params"] == "hashed":
@@ -209,6 +211,7 @@ def prove(
             "batch_size": B,
             "input_scale": int(settings["run_args"]["input_scale"]),
             "output_scales": [int(s) for s in out_scales],
+            "output_sizes": output_sizes,
             "visibility": vis,
             "weights_commitment": weights_commitment,
         },

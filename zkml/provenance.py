@@ -1,0 +1,471 @@
+"""Signed model records: the owner's EIP-712 signature over a model's identity.
+
+A model record binds a model id and version to the digests that define the
+model (ONNX file, weights commitment, verifying key, training-data root,
+metadata URI). The owner signs it with an Ethereum key as EIP-712 typed data,
+so the signature can be checked off chain (``verify_record``) and on chain by
+``verifiers/ModelRegistry.sol`` with OpenZeppelin's ``EIP712`` + ``ECDSA``.
+
+Typed data (the spec the Solidity registry must reproduce)
+==========================================================
+Domain (OpenZeppelin ``EIP712(name, version)``; no salt)::
+
+    EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
+    name              = "zkml ModelRegistry"
+    version           = "1"
+    chainId           = the chain's id
+    verifyingContract = the registry's address
+
+Primary type (:data:`MODEL_RECORD_TYPE`)::
+
+    ModelRecord(bytes32 modelId,uint64 version,bytes32 onnxSha256,bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,string metadataURI)
+
+Hashes, with ``keccak256`` and Solidity's ``abi.encode``::
+
+    RECORD_TYPEHASH = keccak256(MODEL_RECORD_TYPE)
+    structHash      = keccak256(abi.encode(RECORD_TYPEHASH, modelId, version, onnxSha256,
+                                           weightsCommitment, vkDigest, datasetRoot,
+                                           keccak256(bytes(metadataURI))))
+    domainSeparator = keccak256(abi.encode(
+                          keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                          keccak256("zkml ModelRegistry"), keccak256("1"), chainId, verifyingContract))
+    digest          = keccak256("\\x19\\x01" ‖ domainSeparator ‖ structHash)
+
+In Solidity that is ``_hashTypedDataV4(structHash)``, and the signer is
+``ECDSA.recover(digest, signature)``. Signatures are 65 bytes ``r ‖ s ‖ v``
+with ``v`` in {27, 28}; like OpenZeppelin's ``ECDSA``, verification refuses
+``s`` in the upper half of the curve order (malleable signatures).
+
+Field meanings: ``modelId`` is chosen by the owner (e.g. keccak256 of a model
+name); ``version`` increases with every update (the registry should require
+it to be the next one, which also prevents replaying an old record);
+``onnxSha256`` is :func:`zkml.commit.onnx_digest`; ``weightsCommitment`` is the
+circuit's weights commitment (ezkl's Poseidon hash of the parameters with
+``hashed`` visibility, or :func:`zkml.commit.weights_digest`);
+``vkDigest`` is the sha256 of the verifying key; ``datasetRoot`` is the
+dataset Merkle root from :mod:`zkml.commit` (zero when not committed).
+
+Keys
+====
+The signing key comes from the ``ZKML_PRIVATE_KEY`` environment variable or
+a key file (a hex private key, or an encrypted Ethereum keystore JSON whose
+password is given or taken from ``ZKML_KEY_PASSWORD``). A key is held in a
+:class:`SigningKey` whose repr shows only its address; error messages name
+where a key came from, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak, to_checksum_address
+
+from zkml.commit import hex32, to_bytes32
+from zkml.errors import ConfigError, InputError
+
+DOMAIN_NAME: Final[str] = "zkml ModelRegistry"
+"""EIP-712 domain name of the registry."""
+
+DOMAIN_VERSION: Final[str] = "1"
+"""EIP-712 domain version of the registry."""
+
+EIP712_DOMAIN_TYPE: Final[str] = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+"""The EIP-712 domain type string (OpenZeppelin ``EIP712``'s ``TYPE_HASH`` preimage)."""
+
+MODEL_RECORD_TYPE: Final[str] = (
+    "ModelRecord(bytes32 modelId,uint64 version,bytes32 onnxSha256,bytes32 weightsCommitment,"
+    "bytes32 vkDigest,bytes32 datasetRoot,string metadataURI)"
+)
+"""The EIP-712 type string of a model record (``RECORD_TYPEHASH`` preimage)."""
+
+PRIVATE_KEY_ENV: Final[str] = "ZKML_PRIVATE_KEY"
+"""Environment variable holding a hex private key."""
+
+KEY_PASSWORD_ENV: Final[str] = "ZKML_KEY_PASSWORD"
+"""Environment variable holding the password of a keystore key file."""
+
+SECP256K1_N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+"""Order of the secp256k1 group."""
+
+_TYPES: Final[dict[str, list[dict[str, str]]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "ModelRecord": [
+        {"name": "modelId", "type": "bytes32"},
+        {"name": "version", "type": "uint64"},
+        {"name": "onnxSha256", "type": "bytes32"},
+        {"name": "weightsCommitment", "type": "bytes32"},
+        {"name": "vkDigest", "type": "bytes32"},
+        {"name": "datasetRoot", "type": "bytes32"},
+        {"name": "metadataURI", "type": "string"},
+    ],
+}
+
+
+class SignatureError(InputError):
+    """A signature is malformed (not 65 bytes of hex) or recovers to no address."""
+
+
+# ---------------------------------------------------------------------------
+# The record
+# ---------------------------------------------------------------------------
+
+_BYTES32_FIELDS: Final[tuple[str, ...]] = (
+    "model_id",
+    "onnx_sha256",
+    "weights_commitment",
+    "vk_digest",
+    "dataset_root",
+)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model's identity as its owner signs it (EIP-712 ``ModelRecord``)."""
+
+    model_id: bytes
+    """``modelId``: 32-byte id chosen by the owner (e.g. keccak256 of the model name)."""
+
+    version: int
+    """``version``: uint64 version number; each update of a model increments it."""
+
+    onnx_sha256: bytes
+    """``onnxSha256``: sha256 of the ONNX file's bytes (32 bytes)."""
+
+    weights_commitment: bytes
+    """``weightsCommitment``: commitment to the weights (ezkl Poseidon hash or weights digest, 32 bytes)."""
+
+    vk_digest: bytes
+    """``vkDigest``: sha256 of the circuit's verifying key (32 bytes)."""
+
+    dataset_root: bytes
+    """``datasetRoot``: Merkle root of the training/evaluation dataset, or 32 zero bytes."""
+
+    metadata_uri: str = ""
+    """``metadataURI``: where to find the model card; signed as keccak256 of its UTF-8 bytes."""
+
+    def __post_init__(self) -> None:
+        """Raise :class:`InputError` for a field of the wrong type or size."""
+        for name in _BYTES32_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise InputError(f"ModelRecord.{name} must be 32 bytes")
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or not 0 <= self.version < 2**64:
+            raise InputError(f"ModelRecord.version must be an integer in [0, 2**64), got {self.version!r}")
+        if not isinstance(self.metadata_uri, str):
+            raise InputError("ModelRecord.metadata_uri must be a string")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
+        """Parse the form written by :meth:`to_json` (hex bytes32, EIP-712 field names).
+
+        Raises :class:`InputError` for missing keys or bad values.
+        """
+        try:
+            return cls(
+                model_id=to_bytes32(data["modelId"], "modelId"),
+                version=data["version"],
+                onnx_sha256=to_bytes32(data["onnxSha256"], "onnxSha256"),
+                weights_commitment=to_bytes32(data["weightsCommitment"], "weightsCommitment"),
+                vk_digest=to_bytes32(data["vkDigest"], "vkDigest"),
+                dataset_root=to_bytes32(data["datasetRoot"], "datasetRoot"),
+                metadata_uri=data.get("metadataURI", ""),
+            )
+        except KeyError as e:
+            raise InputError(f"model record is missing {e.args[0]!r}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form with EIP-712 field names and ``0x`` hex bytes32."""
+        return {
+            "modelId": hex32(self.model_id),
+            "version": self.version,
+            "onnxSha256": hex32(self.onnx_sha256),
+            "weightsCommitment": hex32(self.weights_commitment),
+            "vkDigest": hex32(self.vk_digest),
+            "datasetRoot": hex32(self.dataset_root),
+            "metadataURI": self.metadata_uri,
+        }
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object (bytes32 as raw bytes), as eth_account takes it."""
+        return {
+            "modelId": self.model_id,
+            "version": self.version,
+            "onnxSha256": self.onnx_sha256,
+            "weightsCommitment": self.weights_commitment,
+            "vkDigest": self.vk_digest,
+            "datasetRoot": self.dataset_root,
+            "metadataURI": self.metadata_uri,
+        }
+
+
+# ---------------------------------------------------------------------------
+# Typed data and digests
+# ---------------------------------------------------------------------------
+
+
+def checksum_address(value: str, what: str = "address") -> str:
+    """The EIP-55 checksummed form of a ``0x`` + 40 hex digit address.
+
+    All-lowercase and all-uppercase digits are accepted as is; mixed case must
+    carry a valid EIP-55 checksum (a typo guard). Raises :class:`InputError`
+    otherwise.
+    """
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or not is_hex_address(value):
+        raise InputError(f"{what} is not a 0x-prefixed 20-byte hex address: {value!r}")
+    if is_checksum_formatted_address(value) and not is_checksum_address(value):
+        raise InputError(f"{what} has an invalid EIP-55 checksum: {value!r}")
+    return str(to_checksum_address(value))
+
+
+def _checked_domain(chain_id: int, registry_address: str) -> dict[str, Any]:
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 0 < chain_id < 2**256:
+        raise InputError(f"chain id must be a positive integer below 2**256, got {chain_id!r}")
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": checksum_address(registry_address, "registry address"),
+    }
+
+
+def typed_data(record: ModelRecord, chain_id: int, registry_address: str) -> dict[str, Any]:
+    """The full EIP-712 typed-data object (``types``, ``primaryType``, ``domain``, ``message``).
+
+    Hex-encode the bytes32 values to hand it to a wallet's
+    ``eth_signTypedData_v4``. Raises :class:`InputError` for a bad chain id
+    or address.
+    """
+    return {
+        "types": _TYPES,
+        "primaryType": "ModelRecord",
+        "domain": _checked_domain(chain_id, registry_address),
+        "message": record.message(),
+    }
+
+
+def _signable(record: ModelRecord, chain_id: int, registry_address: str) -> SignableMessage:
+    return encode_typed_data(full_message=typed_data(record, chain_id, registry_address))
+
+
+def record_typehash() -> bytes:
+    """``keccak256(MODEL_RECORD_TYPE)``: the registry's ``RECORD_TYPEHASH``."""
+    return keccak(text=MODEL_RECORD_TYPE)
+
+
+def domain_separator(chain_id: int, registry_address: str) -> bytes:
+    """The EIP-712 domain separator of the registry at ``registry_address`` on ``chain_id``.
+
+    Raises :class:`InputError` for a bad chain id or address.
+    """
+    zero = ModelRecord(bytes(32), 0, bytes(32), bytes(32), bytes(32), bytes(32), "")
+    return bytes(_signable(zero, chain_id, registry_address).header)
+
+
+def record_struct_hash(record: ModelRecord) -> bytes:
+    """EIP-712 ``hashStruct(record)`` (independent of the domain)."""
+    return bytes(_signable(record, 1, "0x" + "00" * 20).body)
+
+
+def record_digest(record: ModelRecord, chain_id: int, registry_address: str) -> bytes:
+    """The 32-byte EIP-712 digest that is signed: ``keccak256(0x1901 ‖ domainSeparator ‖ structHash)``.
+
+    Equal to Solidity's ``_hashTypedDataV4(structHash)`` in the registry.
+    Raises :class:`InputError` for a bad chain id or address.
+    """
+    signable = _signable(record, chain_id, registry_address)
+    return keccak(b"\x19" + bytes(signable.version) + bytes(signable.header) + bytes(signable.body))
+
+
+# ---------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An Ethereum private key; its repr shows the address only."""
+
+    address: str
+    """Checksummed address of the key."""
+
+    secret: bytes = field(repr=False, compare=False)
+    """The 32-byte private key. Excluded from repr; never logged."""
+
+    def __post_init__(self) -> None:
+        """Raise :class:`ConfigError` unless ``secret`` is a valid key whose address is ``address``."""
+        if not isinstance(self.secret, bytes) or len(self.secret) != 32:
+            raise ConfigError("private key must be 32 bytes")
+        if not 0 < int.from_bytes(self.secret, "big") < SECP256K1_N:
+            raise ConfigError("private key is out of range for secp256k1")
+        if Account.from_key(self.secret).address != self.address:
+            raise ConfigError("private key does not match the given address")
+
+    @classmethod
+    def from_secret(cls, secret: bytes | str, source: str = "private key") -> SigningKey:
+        """Key from 32 raw bytes or 64 hex digits (``0x`` optional).
+
+        Raises :class:`ConfigError` naming ``source`` (never the value) when malformed.
+        """
+        if isinstance(secret, str):
+            text = secret.strip()
+            text = text[2:] if text[:2] in ("0x", "0X") else text
+            if len(text) != 64:
+                raise ConfigError(f"{source} is not a 32-byte hex private key")
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raise ConfigError(f"{source} is not a 32-byte hex private key") from None
+        elif isinstance(secret, bytes):
+            raw = secret
+        else:
+            raise ConfigError(f"{source} must be bytes or a hex string")
+        if len(raw) != 32 or not 0 < int.from_bytes(raw, "big") < SECP256K1_N:
+            raise ConfigError(f"{source} is not a valid secp256k1 private key")
+        return cls(address=Account.from_key(raw).address, secret=raw)
+
+
+def load_signing_key(
+    key_file: str | os.PathLike[str] | None = None,
+    *,
+    password: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SigningKey:
+    """The owner's signing key, from ``key_file`` if given, else from ``$ZKML_PRIVATE_KEY``.
+
+    A key file holds either a hex private key or an Ethereum keystore JSON
+    (decrypted with ``password`` or ``$ZKML_KEY_PASSWORD``). Raises
+    :class:`ConfigError` when no key is configured, the file is missing or
+    unreadable, the password is missing or wrong, or the key is malformed.
+    Messages never contain key material.
+    """
+    environ = os.environ if env is None else env
+    if key_file is None:
+        value = environ.get(PRIVATE_KEY_ENV)
+        if not value:
+            raise ConfigError(f"no signing key: set {PRIVATE_KEY_ENV} or pass a key file")
+        return SigningKey.from_secret(value, source=f"${PRIVATE_KEY_ENV}")
+
+    path = Path(key_file)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"key file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read key file {path}: {type(e).__name__}") from None
+    if not text.startswith("{"):
+        return SigningKey.from_secret(text, source=f"key file {path}")
+
+    # Keystore JSON
+    secret_password = password if password is not None else environ.get(KEY_PASSWORD_ENV)
+    if secret_password is None:
+        raise ConfigError(f"key file {path} is an encrypted keystore: set {KEY_PASSWORD_ENV}")
+    try:
+        keystore = json.loads(text)
+        raw = bytes(Account.decrypt(keystore, secret_password))
+    except json.JSONDecodeError:
+        raise ConfigError(f"key file {path} is neither a hex key nor keystore JSON") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"cannot decrypt keystore {path}: wrong password or corrupt file") from None
+    return SigningKey.from_secret(raw, source=f"keystore {path}")
+
+
+def _as_signing_key(private_key: SigningKey | bytes | str) -> SigningKey:
+    if isinstance(private_key, SigningKey):
+        return private_key
+    return SigningKey.from_secret(private_key)
+
+
+# ---------------------------------------------------------------------------
+# Sign, recover, verify
+# ---------------------------------------------------------------------------
+
+
+def sign_record(
+    record: ModelRecord, private_key: SigningKey | bytes | str, chain_id: int, registry_address: str
+) -> str:
+    """Sign ``record`` for the registry at ``registry_address`` on ``chain_id``.
+
+    Returns the 65-byte signature ``r ‖ s ‖ v`` (``v`` in {27, 28}, low ``s``)
+    as ``0x`` hex, the form ``ECDSA.recover`` takes. Raises
+    :class:`ConfigError` for a malformed key and :class:`InputError` for a
+    bad chain id or address.
+    """
+    key = _as_signing_key(private_key)
+    signed = Account.sign_message(_signable(record, chain_id, registry_address), key.secret)
+    return "0x" + bytes(signed.signature).hex()
+
+
+def _parse_signature(signature: bytes | str) -> bytes:
+    if isinstance(signature, str):
+        text = signature[2:] if signature[:2] in ("0x", "0X") else signature
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise SignatureError("signature is not hexadecimal") from None
+    elif isinstance(signature, bytes):
+        raw = signature
+    else:
+        raise SignatureError(f"signature must be bytes or hex, got {type(signature).__name__}")
+    if len(raw) != 65:
+        raise SignatureError(f"signature must be 65 bytes (r, s, v), got {len(raw)}")
+    return raw
+
+
+def recover_signer(record: ModelRecord, signature: bytes | str, chain_id: int, registry_address: str) -> str:
+    """The checksummed address that signed ``record`` for this registry and chain.
+
+    Follows OpenZeppelin ``ECDSA.recover``: raises :class:`SignatureError`
+    when the signature is not 65 bytes, ``v`` is not 27 or 28, ``s`` is in the
+    upper half of the curve order, or no public key recovers; raises
+    :class:`InputError` for a bad chain id or address.
+    """
+    raw = _parse_signature(signature)
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v not in (27, 28):
+        raise SignatureError(f"signature v must be 27 or 28, got {v}")
+    if s > SECP256K1_N // 2:
+        raise SignatureError("signature s is in the upper half of the curve order (malleable)")
+    if not 0 < r < SECP256K1_N or s == 0:
+        raise SignatureError("signature r or s is out of range")
+    signable = _signable(record, chain_id, registry_address)
+    try:
+        return str(Account.recover_message(signable, signature=raw))
+    except Exception as e:  # eth_keys raises BadSignature / ValidationError for points off the curve
+        raise SignatureError(f"signature does not recover to an address ({type(e).__name__})") from None
+
+
+def verify_record(
+    record: ModelRecord,
+    signature: bytes | str,
+    expected_signer: str,
+    chain_id: int,
+    registry_address: str,
+) -> bool:
+    """True iff ``signature`` is ``expected_signer``'s signature of ``record`` for this registry and chain.
+
+    A well-formed signature by another key, over another record, domain or
+    chain, or one OpenZeppelin's ``ECDSA`` would refuse (bad ``v``, high
+    ``s``), returns False. Raises :class:`InputError` when
+    ``expected_signer``, the chain id or the registry address is malformed,
+    and :class:`SignatureError` when the signature is not 65 bytes of hex.
+    """
+    signer_address = checksum_address(expected_signer, "expected signer")
+    raw = _parse_signature(signature)
+    _checked_domain(chain_id, registry_address)
+    try:
+        signer = recover_signer(record, raw, chain_id, registry_address)
+    except SignatureError:
+        return False
+    return signer == signer_address
