@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from zkml_cli import core, data, vrf
 from zkml_cli.common import main_guard
 
 app = typer.Typer(
@@ -13,6 +14,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+core.register(app)
+app.add_typer(data.app, name="data")
+app.add_typer(vrf.app, name="vrf")
 
 
 def main() -> None:
