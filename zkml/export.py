@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ def export_module(spec: str, sample_shape: tuple[int, ...], out: str | Path, *, 
     out = Path(out)
     with atomic_path(out) as tmp:
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 torch.onnx.export(
                     model, (dummy,), str(tmp), opset_version=opset,
                     input_names=["input"], output_names=["output"],

@@ -1,0 +1,38 @@
+# zkml: two commands on a fresh machine.
+#   make demo   set everything up (venv, pip, npm) and run compile -> prove -> verify on the bundled digits model
+#   make test   set up, then run the test suite (real proofs, real solc, real anvil)
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ZKML   := $(VENV)/bin/zkml
+STAMP  := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP) $(NPM_STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || (echo "error: $(PYTHON) not found (zkml needs Python 3.11)" >&2; exit 2)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || (echo "error: npm not found (needed for solc-js and anvil)" >&2; exit 2)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benches/bench_prove.py
+
+clean:
+	rm -rf .zkml .pytest_cache benches/out

@@ -1,0 +1,69 @@
+"""Session fixtures shared by the whole suite: real circuits, real proofs.
+
+Expensive artifacts (SRS, keys, proofs) are built once per session in a
+session-scoped store; every test writes its own files under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkml.bundle import Bundle
+from zkml.calibrate import CircuitOptions
+from zkml.circuit import Circuit, compile_model
+from zkml.inputs import load_samples
+from zkml.prove import prove
+from zkml.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+MLP = MODELS / "digits_mlp.onnx"
+CNN = MODELS / "digits_cnn.onnx"
+CALIBRATION = MODELS / "digits_calibration.json"
+TEST_SET = MODELS / "digits_test.npz"
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One artifact store for the session (dev SRS files and circuits are reused)."""
+    return Store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="session")
+def test_set() -> tuple[np.ndarray, np.ndarray]:
+    """The committed held-out digits test set: x [n, 64] in [0, 1], y labels."""
+    with np.load(TEST_SET) as z:
+        return z["x"], z["y"]
+
+
+@pytest.fixture(scope="session")
+def mlp_circuit(store: Store) -> Circuit:
+    """The digits MLP compiled with default options (public input/output, fixed params)."""
+    cal = load_samples(CALIBRATION, (64,))
+    circuit, _ = compile_model(MLP, cal, CircuitOptions(), store=store)
+    return circuit
+
+
+@pytest.fixture(scope="session")
+def cnn_circuit(store: Store) -> Circuit:
+    """The digits CNN compiled with default options."""
+    cal = load_samples(CALIBRATION, (1, 8, 8))
+    circuit, _ = compile_model(CNN, cal, CircuitOptions(), store=store)
+    return circuit
+
+
+@pytest.fixture(scope="session")
+def mlp_bundle(mlp_circuit: Circuit, test_set: tuple[np.ndarray, np.ndarray]) -> Bundle:
+    """A real proof of the first test sample through the digits MLP."""
+    return prove(mlp_circuit, test_set[0][:1])
+
+
+@pytest.fixture(scope="session")
+def mlp_bundle_file(mlp_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mlp_bundle`` saved to disk (tests copy it before changing it)."""
+    path = tmp_path_factory.mktemp("bundles") / "mlp_proof.json"
+    mlp_bundle.save(path)
+    return path

@@ -1,0 +1,146 @@
+"""The CLI: Typer's runner for each command, plus true subprocess runs of the installed ``zkml``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import CALIBRATION, MLP, REPO, MODELS
+from zkml.store import Store
+from zkml_cli.main import app
+
+runner = CliRunner()
+
+
+def _zkml(*args: str, store: Store) -> tuple[int, str, str]:
+    r = runner.invoke(app, [*args, "--store", str(store.root)])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_compile_prove_verify_inspect_json(store: Store, tmp_path: Path, test_set: tuple[np.ndarray, np.ndarray]) -> None:
+    code, out, _ = _zkml("compile", str(REPO / "circuits" / "digits_mlp.toml"), "--json", store=store)
+    assert code == 0, out
+    c = json.loads(out)
+    assert c["logrows"] <= 14 and c["accuracy"]["argmax_agreement"] >= 0.99
+    inp = tmp_path / "x.npy"
+    np.save(inp, test_set[0][:2])
+    proof = tmp_path / "p.json"
+    code, out, _ = _zkml("prove", c["circuit_id"], "--input", str(inp), "-o", str(proof), "--json", store=store)
+    assert code == 0, out
+    p = json.loads(out)
+    assert p["cache_hit"] and p["samples"] == 2 and len(p["outputs"]) == 2
+    code, out, _ = _zkml("verify", str(proof), "--json", store=store)
+    assert code == 0 and json.loads(out)["valid"] is True
+    code, out, _ = _zkml("inspect", str(proof), store=store)
+    assert code == 0 and "INSECURE dev SRS" in out and c["circuit_id"] in out
+    code, out, _ = _zkml("inspect", c["circuit_id"][:8], "--json", store=store)
+    assert code == 0 and json.loads(out)["circuit_id"] == c["circuit_id"]
+
+
+def test_prove_from_onnx_finds_calibration_and_summarizes(store: Store, tmp_path: Path) -> None:
+    proof = tmp_path / "p.json"
+    code, out, err = _zkml("prove", str(MLP), "--input", str(MODELS / "digits_input.json"), "-o", str(proof), store=store)
+    assert code == 0, err
+    assert "argmax" in out and "WARNING: INSECURE" in out
+    code, out, _ = _zkml("verify", str(proof), store=store)
+    assert code == 0 and out.startswith("valid:")
+
+
+def test_verify_tampered_exits_1_with_reason(mlp_bundle_file: Path, store: Store, tmp_path: Path) -> None:
+    d = json.loads(mlp_bundle_file.read_text())
+    d["outputs"]["values"][0][0] += 1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    code, out, err = _zkml("verify", str(bad), store=store)
+    assert code == 1
+    assert err.strip().startswith("invalid:") and "outputs differ" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["prove", "models/digits_mlp.onnx", "--input", "nope.json"], 2, "input file not found"),
+        (["prove", "models/missing.onnx", "--input", "models/digits_input.json"], 2, "model file not found"),
+        (["verify", "nope.json"], 2, "bundle not found"),
+        (["compile", "circuits/nope.toml"], 2, "recipe not found"),
+        (["compile", "models/digits_mlp.onnx", "--target", "speed"], 2, "target must be"),
+        (["compile", "models/digits_mlp.onnx", "--input-visibility", "secret"], 2, "input-visibility must be"),
+        (["inspect", "deadbeef"], 2, "no circuit 'deadbeef'"),
+    ],
+)
+def test_bad_invocations_one_line(store: Store, args: list[str], code: int, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    rc, _, err = _zkml(*args, store=store)
+    assert rc == code
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("  ..")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_export_bad_factory(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["export", f"{MODELS / 'train_digits.py'}:nothing", "--shape", "1,64", "-o", str(tmp_path / "x.onnx")])
+    assert r.exit_code == 2 and "no attribute 'nothing'" in r.stderr and not (tmp_path / "x.onnx").exists()
+
+
+def test_nan_input_is_one_line(store: Store, tmp_path: Path, mlp_circuit: object) -> None:
+    bad = tmp_path / "nan.json"
+    bad.write_text(json.dumps({"input_data": [[float("nan")] + [0.0] * 63]}).replace("NaN", "NaN"))
+    rc, _, err = _zkml("prove", mlp_circuit.circuit_id, "--input", str(bad), store=store)  # type: ignore[attr-defined]
+    assert rc == 2 and "NaN or infinite" in err and "Traceback" not in err
+
+
+def test_recipe_rejects_unknown_keys_and_types(tmp_path: Path, store: Store) -> None:
+    r = tmp_path / "r.toml"
+    r.write_text(f'model = "{MLP}"\ncalibration = "{CALIBRATION}"\nbatchsize = 4\n')
+    rc, _, err = _zkml("compile", str(r), store=store)
+    assert rc == 2 and "unknown key(s) batchsize" in err
+    r.write_text(f'model = "{MLP}"\ncalibration = "{CALIBRATION}"\nmax_logrows = "big"\n')
+    rc, _, err = _zkml("compile", str(r), store=store)
+    assert rc == 2 and "max_logrows has the wrong type" in err
+
+
+def test_export_roundtrip(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    r = runner.invoke(app, ["export", f"{MODELS / 'train_digits.py'}:mlp", "--shape", "1,64", "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["sample_shape"] == [64] and d["ops"] == {"Gemm": 2, "Relu": 1}
+
+
+# True subprocess runs of the installed console script
+
+
+def _installed() -> str:
+    exe = shutil.which("zkml") or str(Path(os.sys.executable).parent / "zkml")  # type: ignore[attr-defined]
+    assert Path(exe).exists(), "the zkml console script is not installed"
+    return exe
+
+
+def test_installed_zkml_end_to_end(store: Store, tmp_path: Path, mlp_circuit: object) -> None:
+    exe = _installed()
+    env = {**os.environ, "ZKML_STORE": str(store.root)}
+    proof = tmp_path / "p.json"
+    r = subprocess.run([exe, "prove", str(REPO / "circuits" / "digits_mlp.toml"), "--input", str(MODELS / "digits_input.json"),
+                        "-o", str(proof), "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["proofs"] == 1  # stdout is pure JSON: ezkl's chatter is kept out
+    r = subprocess.run([exe, "verify", str(proof)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("valid:")
+    d = json.loads(proof.read_text())
+    d["proofs"][0]["instances"][0][0] = d["proofs"][0]["instances"][0][1]
+    proof.write_text(json.dumps(d))
+    r = subprocess.run([exe, "verify", str(proof)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "invalid" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_installed_zkml_debug_shows_traceback(tmp_path: Path) -> None:
+    exe = _installed()
+    r = subprocess.run([exe, "verify", str(tmp_path / "nope.json")], capture_output=True, text=True, env={**os.environ, "ZKML_DEBUG": "1"})
+    assert r.returncode == 2 and "Traceback" in r.stderr and "bundle not found" in r.stderr
