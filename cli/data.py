@@ -7,18 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml.commit import (
-    build_commitment,
-    dataset_row_leaf,
-    hex32,
-    load_dataset,
-    read_commitment,
-    to_bytes32,
-    verify_inclusion,
-    write_commitment,
-)
 from zkml.errors import InputError
 from zkml_cli.common import JsonOpt, emit, run
+
+
+def _commit() -> Any:
+    """zkml.commit, imported on first use (eth_utils costs ~0.2 s at startup)."""
+    import zkml.commit
+
+    return zkml.commit
 
 app = typer.Typer(
     name="data",
@@ -46,7 +43,7 @@ def parse_proof(text: str) -> list[bytes]:
     parts = [p.strip() for p in text.split(",")]
     if any(not p for p in parts):
         raise InputError("--proof has an empty element (expected comma-separated 0x… bytes32 values)")
-    return [to_bytes32(p, f"--proof[{i}]") for i, p in enumerate(parts)]
+    return [_commit().to_bytes32(p, f"--proof[{i}]") for i, p in enumerate(parts)]
 
 
 @app.command("commit")
@@ -60,9 +57,9 @@ def commit_cmd(
     """Compute the dataset's Merkle root and write the commitment file (root, leaves, a proof per row)."""
 
     def go() -> None:
-        committed = build_commitment(data)
+        committed = _commit().build_commitment(data)
         dest = output if output is not None else default_commitment_path(data)
-        write_commitment(dest, committed)
+        _commit().write_commitment(dest, committed)
         c = committed.commitment
         summary: dict[str, Any] = {
             "root": c.root_hex,
@@ -92,10 +89,10 @@ def prove_row_cmd(
     """Print a row's leaf and its inclusion proof (hex bytes32, root-ward order)."""
 
     def go() -> None:
-        committed = read_commitment(commitment)
+        committed = _commit().read_commitment(commitment)
         leaf = committed.leaf(index)
-        proof = [hex32(p) for p in committed.proof(index)]
-        summary = {"index": index, "root": committed.commitment.root_hex, "leaf": hex32(leaf), "proof": proof}
+        proof = [_commit().hex32(p) for p in committed.proof(index)]
+        summary = {"index": index, "root": committed.commitment.root_hex, "leaf": _commit().hex32(leaf), "proof": proof}
         lines = [f"row    {index}", f"root   {summary['root']}", f"leaf   {summary['leaf']}", f"proof  {','.join(proof)}"]
         emit(json_mode, summary, "\n".join(lines))
 
@@ -119,9 +116,9 @@ def verify_row_cmd(
 
     def go() -> None:
         # Sources of root and proof: flags first, then the commitment file
-        committed = read_commitment(commitment) if commitment is not None else None
+        committed = _commit().read_commitment(commitment) if commitment is not None else None
         if root is not None:
-            trusted_root = to_bytes32(root, "--root")
+            trusted_root = _commit().to_bytes32(root, "--root")
         elif committed is not None:
             trusted_root = committed.commitment.root
         else:
@@ -133,18 +130,18 @@ def verify_row_cmd(
         else:
             raise InputError("no proof: pass --proof or a commitment file")
         # The row's leaf, recomputed from the data file
-        leaf = dataset_row_leaf(load_dataset(data), index)
-        valid = verify_inclusion(trusted_root, leaf, siblings)
+        leaf = _commit().dataset_row_leaf(_commit().load_dataset(data), index)
+        valid = _commit().verify_inclusion(trusted_root, leaf, siblings)
         summary = {
             "valid": valid,
             "index": index,
-            "root": hex32(trusted_root),
-            "leaf": hex32(leaf),
-            "proof": [hex32(p) for p in siblings],
+            "root": _commit().hex32(trusted_root),
+            "leaf": _commit().hex32(leaf),
+            "proof": [_commit().hex32(p) for p in siblings],
         }
         verdict = "valid" if valid else "invalid"
         relation = "is" if valid else "is NOT"
-        emit(json_mode, summary, f"{verdict}: row {index} of {data} {relation} in the dataset with root {hex32(trusted_root)}")
+        emit(json_mode, summary, f"{verdict}: row {index} of {data} {relation} in the dataset with root {_commit().hex32(trusted_root)}")
         if not valid:
             raise typer.Exit(1)
 
