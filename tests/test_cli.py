@@ -144,3 +144,22 @@ def test_installed_zkml_debug_shows_traceback(tmp_path: Path) -> None:
     exe = _installed()
     r = subprocess.run([exe, "verify", str(tmp_path / "nope.json")], capture_output=True, text=True, env={**os.environ, "ZKML_DEBUG": "1"})
     assert r.returncode == 2 and "Traceback" in r.stderr and "bundle not found" in r.stderr
+
+
+def test_verify_with_public_artifacts_only(mlp_bundle_file: Path, mlp_circuit: object, tmp_path: Path) -> None:
+    """An auditor with just the bundle, settings, vk and SRS (no store) can verify."""
+    pub = tmp_path / "public"
+    pub.mkdir()
+    c = mlp_circuit
+    for src, name in ((c.settings_path, "settings.json"), (c.vk, "vk.key"), (c.srs.path, "kzg.srs")):  # type: ignore[attr-defined]
+        shutil.copyfile(src, pub / name)
+    args = ["verify", str(mlp_bundle_file), "--settings", str(pub / "settings.json"), "--vk", str(pub / "vk.key"),
+            "--srs", str(pub / "kzg.srs"), "--store", str(tmp_path / "empty-store")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and r.stdout.startswith("valid:"), r.stderr
+    # A vk from elsewhere is refused on its digest
+    raw = bytearray((pub / "vk.key").read_bytes())
+    raw[-1] ^= 1
+    (pub / "vk.key").write_bytes(bytes(raw))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "vk.key sha256" in r.stderr
