@@ -1,0 +1,799 @@
+"""Cross-runtime comparison: the same input through independent runtimes.
+
+Runtimes, each compared against onnxruntime (the float reference):
+
+- ``circuit``: the quantized circuit. For a model, ezkl's witness of the
+  compiled circuit, dequantized; for a proof bundle, the *proven* outputs
+  (checked against the proofs with :func:`zkml.verify.verify_bundle` when the
+  circuit's public artifacts are at hand).
+- ``tract``: a second, independent ONNX runtime (PyPI ``tract``), when installed.
+- ``torch``: the source module, when ``MODULE.py:FACTORY`` (and optionally a
+  state_dict) is given.
+
+For every runtime and every model output we report the max absolute error,
+the max relative error (the max absolute error divided by the largest
+reference magnitude of that output, so near-zero logits do not blow it up),
+the mean absolute error, argmax agreement per sample, and a verdict.
+
+Tolerance for the circuit (per output, overridable with ``tolerance=``)::
+
+    tol = MARGIN * e_fx + FLOOR_LSB * 2^-s_out
+
+``e_fx`` is the max |fixed-point emulation - float| over the compared inputs:
+the ONNX is re-run in onnxruntime with every float weight rounded to the
+circuit's param-scale grid (2^-s_param) and the inputs rounded to its
+input-scale grid (2^-s_in), i.e. the error that representing these inputs and
+weights at the circuit's scale causes *on these inputs*. What the emulation
+leaves out is the rounding of intermediate values when the circuit rescales a
+product back to scale s (at most half an output LSB per rescale, amplified by
+later layers); ``FLOOR_LSB`` LSBs of the output scale ``s_out`` and the
+``MARGIN`` factor bound that part. Measured on the bundled digits models at
+scale 6 over the whole 360-row test set: circuit-vs-emulation differs by at
+most 3.5 LSB (MLP) and 6 LSB (CNN); the per-sample ratio of circuit error to
+emulated error is at most 1.44, so ``2 * e_fx + 4 LSB`` holds every sample
+with room (MLP: observed max 0.224, tolerance >= 0.49 over the set).
+
+Why not the error recorded at calibration (``calibration.json``)? It is
+reported as context, but the tolerance is computed only from things the
+checker trusts: the ONNX it re-executes, the inputs, and the scales (bound to
+the verifying key by the settings digest). A forged circuit folder could
+claim any calibration error; it cannot change what the emulation computes.
+
+Float runtimes (tract, torch) must agree with onnxruntime to
+``FLOAT_RTOL * max(1, max |reference|)``: they compute the same float32
+graph, so anything more is a different model (for example an ONNX exported
+from other weights than the torch module's).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkml.bundle import Bundle
+from zkml.circuit import Circuit
+from zkml.errors import ConfigError, InputError, ModelError, ZkmlError
+from zkml.inputs import to_samples
+from zkml.onnx_check import ModelInfo, load_model
+from zkml.quant import int_to_felt, quantize
+from zkml.util import atomic_path, sha256_json
+
+MARGIN = 2.0
+"""Factor on the emulated fixed-point error."""
+FLOOR_LSB = 4
+"""Output LSBs (2^-s_out each) added for intermediate rescale rounding."""
+FLOAT_RTOL = 1e-4
+"""Float runtimes must agree with onnxruntime to this fraction of max(1, max |reference|)."""
+REFERENCE = "onnxruntime"
+LABEL_KEYS = ("y", "Y", "labels", "label", "targets")
+
+
+# Results
+
+
+@dataclass(frozen=True)
+class OutputTolerance:
+    """The circuit tolerance of one model output and how it was derived."""
+
+    output: str
+    """Model output name."""
+    value: float
+    """Absolute tolerance on |circuit - float|."""
+    source: str
+    """``derived`` (from the scale) or ``override`` (given by the user)."""
+    output_scale: int
+    """The circuit's fixed-point scale of this output (bits)."""
+    emulated_error: float
+    """Max |fixed-point emulation - float| over the compared inputs (e_fx)."""
+    margin: float
+    """Factor on e_fx."""
+    floor: float
+    """FLOOR_LSB * 2^-s_out."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output, "value": self.value, "source": self.source, "output_scale": self.output_scale,
+            "emulated_error": self.emulated_error, "margin": self.margin, "floor": self.floor,
+            "formula": "override" if self.source == "override" else f"{self.margin:g} * e_fx + {FLOOR_LSB} * 2^-{self.output_scale}",
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One runtime's agreement with the reference on one model output."""
+
+    runtime: str
+    """``circuit``, ``tract`` or ``torch``."""
+    output: str
+    """Model output name."""
+    status: str
+    """``ok`` (ran), ``not installed``, ``error`` (could not run)."""
+    detail: str = ""
+    """Why a runtime did not run, or a note."""
+    max_abs_error: float | None = None
+    """max |runtime - reference| over every sample and element."""
+    max_rel_error: float | None = None
+    """max_abs_error / max |reference| of this output."""
+    mean_abs_error: float | None = None
+    """mean |runtime - reference|."""
+    argmax_agreement: float | None = None
+    """Fraction of samples whose argmax agrees (None for one-element outputs)."""
+    tolerance: float | None = None
+    """The bound max_abs_error is judged against."""
+    within: bool | None = None
+    """max_abs_error <= tolerance (None when the runtime did not run)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A yes/no fact about the comparison (digests, input commitment, proofs)."""
+
+    name: str
+    """Short name."""
+    ok: bool | None
+    """True/False, or None when it could not be checked (with the reason in detail)."""
+    detail: str
+    """What was compared, in words."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of :func:`compare_model` or :func:`compare_bundle`."""
+
+    mode: str
+    """``model`` or ``bundle``."""
+    model_path: str
+    """The ONNX that was executed."""
+    model_sha256: str
+    """Its sha256."""
+    circuit_id: str | None
+    """The circuit compared (the bundle's, in bundle mode)."""
+    samples: int
+    """How many samples were run."""
+    outputs: list[tuple[str, int]]
+    """Model outputs: (name, elements per sample), in order."""
+    rows: list[Row]
+    """Every runtime x output."""
+    checks: list[Check]
+    """Digest, input commitment and proof checks."""
+    tolerances: list[OutputTolerance]
+    """Circuit tolerance per output."""
+    values: dict[str, np.ndarray] = field(repr=False)
+    """Runtime name -> outputs [samples, total elements] (only runtimes that ran)."""
+    labels: np.ndarray | None = field(default=None, repr=False)
+    """Labels of the samples, when the input file had them."""
+    calibration_error: float | None = None
+    """Max abs error recorded when the circuit was calibrated (context, not used in the verdict)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per runtime."""
+
+    @property
+    def failures(self) -> list[str]:
+        """Every failed row or check, in words (empty when the comparison passes)."""
+        return [c.detail for c in self.checks if c.ok is False] + self.row_failures()
+
+    def row_failures(self, runtime: str | None = None) -> list[str]:
+        """Rows (of ``runtime``, or all) beyond their tolerance, in words."""
+        out = []
+        for r in self.rows:
+            if r.within is False and runtime in (None, r.runtime):
+                if r.max_abs_error is None or r.tolerance is None:
+                    out.append(f"{r.runtime} output '{r.output}': {r.detail}")
+                else:
+                    out.append(f"{r.runtime} output '{r.output}': max abs error {r.max_abs_error:.4g} exceeds tolerance {r.tolerance:.4g}")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when every runtime that ran is within tolerance and no check failed."""
+        return not self.failures
+
+    def accuracy(self, runtime: str) -> float | None:
+        """Label accuracy of a runtime's argmax (first output), when labels are known."""
+        v = self.values.get(runtime)
+        if v is None or self.labels is None or not self.outputs:
+            return None
+        n0 = self.outputs[0][1]
+        return float(np.mean(v[:, :n0].argmax(axis=1) == self.labels))
+
+    def as_dict(self) -> dict[str, Any]:
+        acc = {name: self.accuracy(name) for name in self.values} if self.labels is not None else None
+        return {
+            "mode": self.mode,
+            "ok": self.ok,
+            "failures": self.failures,
+            "model": {"path": self.model_path, "sha256": self.model_sha256},
+            "circuit_id": self.circuit_id,
+            "samples": self.samples,
+            "outputs": [{"name": n, "size": s} for n, s in self.outputs],
+            "reference": REFERENCE,
+            "rows": [r.as_dict() for r in self.rows],
+            "checks": [c.as_dict() for c in self.checks],
+            "tolerances": [t.as_dict() for t in self.tolerances],
+            "calibration_max_abs_error": self.calibration_error,
+            "label_accuracy": acc,
+            "seconds": self.seconds,
+            "values": {k: v.tolist() for k, v in self.values.items()},
+        }
+
+
+# Tolerance
+
+
+def check_tolerance(tolerance: float | None) -> float | None:
+    """Validate a user tolerance.
+
+    Raises:
+        ConfigError: negative, NaN or infinite.
+    """
+    if tolerance is None:
+        return None
+    t = float(tolerance)
+    if not math.isfinite(t) or t < 0:
+        raise ConfigError(f"tolerance must be a finite number >= 0, not {tolerance}")
+    return t
+
+
+def derive_tolerance(emulated_error: float, output_scale: int, *, margin: float = MARGIN, floor_lsb: int = FLOOR_LSB) -> float:
+    """``margin * emulated_error + floor_lsb * 2^-output_scale`` (see the module docstring)."""
+    return margin * float(emulated_error) + floor_lsb * 2.0 ** -int(output_scale)
+
+
+def float_tolerance(reference: np.ndarray) -> float:
+    """The agreement two float runtimes must reach on ``reference``."""
+    peak = float(np.max(np.abs(reference))) if reference.size else 0.0
+    return FLOAT_RTOL * max(1.0, peak)
+
+
+def within(max_abs_error: float, tolerance: float) -> bool:
+    """The verdict: an error equal to the tolerance passes; NaN never does."""
+    return bool(max_abs_error <= tolerance)
+
+
+# Runtimes
+
+
+def _ort_session(onnx_path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ModelError(f"onnxruntime cannot load {onnx_path}: {str(e).splitlines()[0]}") from None
+
+
+def _chunks(samples: np.ndarray, info: ModelInfo) -> list[np.ndarray]:
+    """All samples at once for a symbolic batch axis, else chunks of the fixed batch (last padded)."""
+    if info.batch_symbolic:
+        return [samples]
+    from zkml.calibrate import batches
+
+    return batches(samples, int(info.batch_dim))
+
+
+def _flatten(results: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
+    parts = [np.asarray(r, dtype=np.float64).reshape(n, -1) for r in results]
+    return np.concatenate(parts, axis=1), [p.shape[1] for p in parts]
+
+
+def run_onnxruntime(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Float reference: outputs [n, total] and (name, size) per output.
+
+    Raises:
+        ModelError: onnxruntime cannot load or run the model.
+    """
+    sess = _ort_session(onnx_path)
+    names = [o.name for o in sess.get_outputs()]
+    rows, sizes = [], []
+    try:
+        for chunk in _chunks(samples, info):
+            res = sess.run(None, {info.input_name: chunk.astype(np.float32)})
+            flat, sizes = _flatten(res, len(chunk))
+            rows.append(flat)
+    except Exception as e:
+        raise ModelError(f"onnxruntime failed on {onnx_path}: {str(e).splitlines()[0]}") from None
+    return np.concatenate(rows, axis=0)[: len(samples)], list(zip(names, sizes, strict=True))
+
+
+def run_tract(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> np.ndarray:
+    """Second ONNX runtime (tract). Raises ImportError when it is not installed; other failures propagate."""
+    import tract
+
+    rows = []
+    cache: dict[int, Any] = {}
+    for chunk in _chunks(samples, info):
+        n = len(chunk)
+        if n not in cache:
+            model = tract.onnx().load(str(onnx_path))
+            model.set_input_fact(0, ",".join(str(d) for d in (n, *info.sample_shape)) + ",f32")
+            cache[n] = model.into_model().into_runnable()
+        res = cache[n].run([np.ascontiguousarray(chunk, dtype=np.float32)])
+        flat, _ = _flatten([t.to_numpy() for t in res], n)
+        rows.append(flat)
+    return np.concatenate(rows, axis=0)[: len(samples)]
+
+
+def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarray:
+    """The source torch module on ``samples``.
+
+    Raises:
+        ConfigError: bad spec or weights file missing.
+        ModelError: the factory, the state_dict or the forward pass failed.
+    """
+    import torch
+
+    from zkml.export import load_factory
+
+    module = load_factory(spec)
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise ConfigError(f"weights file not found: {weights}")
+        try:
+            state = torch.load(str(weights), map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+                state = state["state_dict"]
+            module.load_state_dict(state)
+        except Exception as e:
+            raise ModelError(f"cannot load weights {weights} into {spec}: {str(e).splitlines()[0]}") from None
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+    except Exception as e:
+        raise ModelError(f"{spec} failed on the input: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    outs = list(out) if isinstance(out, list | tuple) else [out]
+    flat, _ = _flatten([o.detach().cpu().numpy() for o in outs], len(samples))
+    return flat
+
+
+def emulate_fixed_point(onnx_path: Path, info: ModelInfo, samples: np.ndarray, input_scale: int, param_scale: int) -> np.ndarray:
+    """onnxruntime outputs with float weights rounded to 2^-param_scale and inputs to 2^-input_scale.
+
+    Float initializers and float ``Constant`` nodes are rounded the way ezkl
+    quantizes them (round half away from zero), so the result differs from
+    the float model by the representation error of the circuit's scale alone.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    def grid(a: np.ndarray, scale: int) -> np.ndarray:
+        # zkml.quant.quantize, vectorized: round half away from zero at 2^scale
+        scaled = np.asarray(a, dtype=np.float64) * float(1 << scale)
+        q = np.where(scaled >= 0, np.floor(scaled + 0.5), np.ceil(scaled - 0.5)) / float(1 << scale)
+        return q.astype(a.dtype)
+
+    model = onnx.load(str(onnx_path))
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind == "f":
+            init.CopyFrom(numpy_helper.from_array(grid(arr, param_scale), init.name))
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+                    arr = numpy_helper.to_array(attr.t)
+                    attr.t.CopyFrom(numpy_helper.from_array(grid(arr, param_scale), attr.t.name))
+    with tempfile.TemporaryDirectory(prefix="zkml-emulate-") as tmp:
+        path = Path(tmp) / "emulated.onnx"
+        onnx.save(model, str(path))
+        out, _ = run_onnxruntime(path, info, grid(samples.astype(np.float32), input_scale))
+    return out
+
+
+# Scoring
+
+
+def _split(values: np.ndarray, outputs: list[tuple[str, int]]) -> list[np.ndarray]:
+    parts, pos = [], 0
+    for _, size in outputs:
+        parts.append(values[:, pos : pos + size])
+        pos += size
+    return parts
+
+
+def _score(runtime: str, name: str, got: np.ndarray, ref: np.ndarray, tol: float) -> Row:
+    err = np.abs(got - ref)
+    peak = float(np.max(np.abs(ref))) if ref.size else 0.0
+    mx = float(err.max()) if err.size else 0.0
+    agree = float(np.mean(got.argmax(axis=1) == ref.argmax(axis=1))) if ref.shape[1] > 1 else None
+    return Row(
+        runtime=runtime, output=name, status="ok",
+        max_abs_error=mx, max_rel_error=mx / peak if peak > 0 else (0.0 if mx == 0 else math.inf),
+        mean_abs_error=float(err.mean()) if err.size else 0.0,
+        argmax_agreement=agree, tolerance=tol, within=within(mx, tol),
+    )
+
+
+def _tolerances(
+    outputs: list[tuple[str, int]], ref: np.ndarray, emulated: np.ndarray, out_scales: Sequence[int], override: float | None
+) -> list[OutputTolerance]:
+    if len(out_scales) != len(outputs):
+        raise ConfigError(f"the circuit has {len(out_scales)} outputs, the model {len(outputs)}: they are not the same model")
+    tols = []
+    for (name, _), r, e, s in zip(outputs, _split(ref, outputs), _split(emulated, outputs), out_scales, strict=True):
+        e_fx = float(np.max(np.abs(e - r))) if r.size else 0.0
+        floor = FLOOR_LSB * 2.0 ** -int(s)
+        value = override if override is not None else derive_tolerance(e_fx, int(s))
+        tols.append(OutputTolerance(name, value, "override" if override is not None else "derived", int(s), e_fx, MARGIN, floor))
+    return tols
+
+
+def _rows_for(
+    runtime: str, got: np.ndarray, ref: np.ndarray, outputs: list[tuple[str, int]], tols: Sequence[float]
+) -> list[Row]:
+    if got.shape != ref.shape:
+        return [Row(runtime, name, "error", f"output shape {list(got.shape)} differs from the reference's {list(ref.shape)}",
+                    within=False) for name, _ in outputs]
+    return [
+        _score(runtime, name, g, r, t)
+        for (name, _), g, r, t in zip(outputs, _split(got, outputs), _split(ref, outputs), tols, strict=True)
+    ]
+
+
+def _float_runtimes(
+    onnx_path: Path, info: ModelInfo, samples: np.ndarray, ref: np.ndarray, outputs: list[tuple[str, int]],
+    torch_spec: str | None, torch_weights: Path | None, progress: Callable[[str], None],
+) -> tuple[list[Row], dict[str, np.ndarray], dict[str, float]]:
+    rows: list[Row] = []
+    values: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    ftols = [float_tolerance(r) for r in _split(ref, outputs)]
+    # tract: optional, never fatal
+    progress("running tract")
+    t = time.perf_counter()
+    try:
+        tv = run_tract(onnx_path, info, samples)
+    except ImportError:
+        rows += [Row("tract", name, "not installed", "pip install tract (a second ONNX runtime)") for name, _ in outputs]
+    except Exception as e:  # tract raises its own error type from native code
+        rows += [Row("tract", name, "error", f"tract could not run the model: {str(e).splitlines()[0][:160]}") for name, _ in outputs]
+    else:
+        seconds["tract"] = time.perf_counter() - t
+        values["tract"] = tv
+        rows += _rows_for("tract", tv, ref, outputs, ftols)
+    # torch: only when named, and then its failures are the user's to fix
+    if torch_spec is None:
+        if torch_weights is not None:
+            raise ConfigError("--weights needs --torch MODULE.py:FACTORY")
+        rows += [Row("torch", name, "not given", "pass --torch MODULE.py:FACTORY to compare the source module") for name, _ in outputs]
+    else:
+        progress(f"running torch module {torch_spec}")
+        t = time.perf_counter()
+        tv = run_torch(torch_spec, torch_weights, samples)
+        seconds["torch"] = time.perf_counter() - t
+        values["torch"] = tv
+        rows += _rows_for("torch", tv, ref, outputs, ftols)
+    return rows, values, seconds
+
+
+# Entry points
+
+
+def load_labels(path: str | Path, n: int) -> np.ndarray | None:
+    """Integer labels stored beside the input (``y``/``labels`` in an .npz or JSON object), if any."""
+    p = Path(path)
+    labels: Any = None
+    try:
+        if p.suffix.lower() == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                labels = next((z[k] for k in LABEL_KEYS if k in z), None)
+        elif p.suffix.lower() == ".json":
+            data = json.loads(p.read_text())
+            if isinstance(data, dict):
+                labels = next((data[k] for k in LABEL_KEYS if k in data), None)
+    except (OSError, ValueError):
+        return None
+    if labels is None:
+        return None
+    arr = np.asarray(labels).reshape(-1)
+    if len(arr) != n:
+        raise InputError(f"{p}: {len(arr)} labels for {n} samples")
+    return arr.astype(np.int64)
+
+
+def compare_model(
+    onnx_path: str | Path,
+    circuit: Circuit,
+    samples: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    torch_spec: str | None = None,
+    torch_weights: Path | None = None,
+    tolerance: float | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Comparison:
+    """Run ``samples`` through onnxruntime, the circuit (witness), tract and torch, and judge each.
+
+    Raises:
+        ModelError: the ONNX (or torch module) cannot be run.
+        InputError: the samples do not fit the circuit (shape, range).
+        ConfigError: bad tolerance, or circuit and model with different outputs.
+        CircuitError: ezkl could not compute the witness.
+    """
+    from zkml.calibrate import circuit_outputs
+    from zkml.prove import check_samples
+
+    tol_override = check_tolerance(tolerance)
+    info = load_model(onnx_path, check_ops=False)
+    checks: list[Check] = []
+    # Inputs validation
+    if tuple(info.sample_shape) != tuple(circuit.sample_shape):
+        raise ConfigError(
+            f"the circuit takes samples of shape {list(circuit.sample_shape)}, {onnx_path} of shape {list(info.sample_shape)}"
+        )
+    samples = check_samples(circuit, samples)
+    checks.append(Check(
+        "model digest", info.sha256 == circuit.model_sha256,
+        f"circuit {circuit.circuit_id} was built from model {circuit.model_sha256[:16]}…"
+        + (", the same ONNX" if info.sha256 == circuit.model_sha256 else f", not from {onnx_path} ({info.sha256[:16]}…): the ONNX changed after compiling"),
+    ))
+    # Procedure
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    progress(f"running onnxruntime on {len(samples)} sample(s)")
+    ref, outputs = run_onnxruntime(Path(onnx_path), info, samples)
+    seconds[REFERENCE] = time.perf_counter() - t
+    settings = circuit.settings
+    ra = settings["run_args"]
+    emulated = emulate_fixed_point(Path(onnx_path), info, samples, int(ra["input_scale"]), int(ra["param_scale"]))
+    tols = _tolerances(outputs, ref, emulated, settings["model_output_scales"], tol_override)
+    progress(f"computing circuit witnesses ({len(samples)} sample(s), batch {circuit.batch_size})")
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="zkml-compare-") as tmp:
+        circ = circuit_outputs(circuit.compiled, settings, samples, Path(tmp))
+    seconds["circuit"] = time.perf_counter() - t
+    values = {REFERENCE: ref, "circuit": circ}
+    rows = _rows_for("circuit", circ, ref, outputs, [x.value for x in tols])
+    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, samples, ref, outputs, torch_spec, torch_weights, progress)
+    cal = circuit.calibration.get("report", {}).get("max_abs_error")
+    return Comparison(
+        mode="model", model_path=str(onnx_path), model_sha256=info.sha256, circuit_id=circuit.circuit_id,
+        samples=len(samples), outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
+        values={**values, **fvalues}, labels=labels, calibration_error=cal, seconds={**seconds, **fseconds},
+    )
+
+
+def input_commitment(bundle: Bundle, samples: np.ndarray) -> Check:
+    """Does ``samples`` match the bundle's input commitment?
+
+    First the sha256 of the canonical float64 list (what ``zkml prove`` records);
+    failing that, the proofs' public instances: the quantized input itself when
+    the input is public, its Poseidon hash when hashed.
+    """
+    d = bundle.data
+    if len(samples) != bundle.samples:
+        return Check("input commitment", False, f"--input has {len(samples)} sample(s), the bundle proves {bundle.samples}")
+    if sha256_json(samples.astype(np.float64).tolist()) == d["input"].get("sha256"):
+        return Check("input commitment", True, "the input matches the bundle's input sha256")
+    vis = d["circuit"]["visibility"]["input"]
+    if vis not in ("public", "hashed"):
+        return Check("input commitment", False, "the input does not match the bundle's input sha256 (and the input is private)")
+    import ezkl
+
+    scale = int(d["circuit"]["input_scale"])
+    B = int(d["circuit"]["batch_size"])
+    for i, e in enumerate(bundle.proofs):
+        rows = samples[e.first_sample : e.first_sample + e.real_samples]
+        if len(rows) != e.real_samples:
+            return Check("input commitment", False, f"--input does not cover the samples of proof {i}")
+        chunk = np.concatenate([rows, np.repeat(rows[-1:], B - len(rows), axis=0)], axis=0)
+        felts = [int_to_felt(v) for v in quantize(chunk, scale)]
+        want = felts if vis == "public" else [str(x) for x in ezkl.poseidon_hash(felts)]
+        if e.instances[0][: len(want)] != want:
+            what = "quantized public input" if vis == "public" else "Poseidon input commitment"
+            return Check("input commitment", False, f"the input does not match the {what} of proof {i} (nor the input sha256)")
+    what = "quantized public input" if vis == "public" else "Poseidon input commitment"
+    return Check("input commitment", True, f"the input matches the {what} of every proof")
+
+
+def compare_bundle(
+    bundle: Bundle,
+    *,
+    onnx_path: str | Path | None = None,
+    circuit: Circuit | None = None,
+    artifacts: Any = None,
+    samples: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    torch_spec: str | None = None,
+    torch_weights: Path | None = None,
+    tolerance: float | None = None,
+    verify: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Comparison:
+    """Re-execute a proof bundle and judge its proven outputs against onnxruntime.
+
+    ``onnx_path``: the ONNX the bundle names (default: the circuit folder's copy).
+    ``circuit``: the bundle's circuit, for its ONNX copy and calibration record.
+    ``artifacts``: :class:`zkml.verify.Artifacts` to verify the proofs with
+    (default: from ``circuit``); without them, or with ``verify=False`` (the
+    caller verified already), the proofs are reported unchecked.
+    ``samples``: the input, when the bundle does not reveal it; it must match
+    the bundle's input commitment (see :func:`input_commitment`).
+
+    Raises:
+        ConfigError: no ONNX to run, outputs private, bad tolerance.
+        InputError: no input available, or ``samples`` do not match the
+            commitment (the user named the wrong input: not a verdict on the bundle).
+        ModelError: the ONNX cannot be run.
+    """
+    from zkml.verify import Artifacts, verify_bundle
+
+    tol_override = check_tolerance(tolerance)
+    d = bundle.data
+    checks: list[Check] = []
+    # The outputs to judge
+    if bundle.outputs is None:
+        raise ConfigError("the bundle's outputs are private: there is nothing to compare")
+    proven = np.asarray(bundle.outputs, dtype=np.float64)
+    # The model to re-execute
+    if onnx_path is None:
+        if circuit is None:
+            raise ConfigError(
+                f"the bundle's circuit {bundle.circuit_id} is not in the store: pass --model MODEL.onnx "
+                f"(the ONNX the bundle names, sha256 {bundle.model_sha256[:16]}…)"
+            )
+        onnx_path = circuit.onnx
+    info = load_model(onnx_path, check_ops=False)
+    checks.append(Check(
+        "model digest", info.sha256 == bundle.model_sha256,
+        f"{onnx_path} is the model the bundle names ({info.sha256[:16]}…)" if info.sha256 == bundle.model_sha256
+        else f"{onnx_path} (sha256 {info.sha256[:16]}…) is not the model the bundle names ({bundle.model_sha256[:16]}…)",
+    ))
+    # The input
+    shape = tuple(int(x) for x in d["model"]["sample_shape"])
+    revealed = d["input"].get("values")
+    if samples is not None:
+        samples = to_samples(samples, shape, source="--input")
+        match = input_commitment(bundle, samples)
+        if not match.ok:
+            raise InputError(f"--input is not the bundle's input: {match.detail}")
+        checks.append(match)
+    elif revealed is not None:
+        samples = to_samples(np.asarray(revealed, dtype=np.float64), shape, source="bundle input")
+        if sha256_json(samples.astype(np.float64).tolist()) != d["input"].get("sha256"):
+            checks.append(Check("input commitment", False, "the bundle's revealed input does not match its own input sha256"))
+        else:
+            checks.append(Check("input commitment", True, "the input is revealed in the bundle"))
+    else:
+        raise InputError("the bundle does not reveal its input: pass --input FILE (it must match the bundle's input commitment)")
+    if tuple(info.sample_shape) != shape:
+        raise ConfigError(f"the bundle's samples have shape {list(shape)}, {onnx_path} takes {list(info.sample_shape)}")
+    # The proofs
+    if artifacts is None and circuit is not None:
+        artifacts = Artifacts(settings=circuit.settings_path, vk=circuit.vk, srs=circuit.srs.path,
+                              model_sha256=circuit.model_sha256, weights_commitment=circuit.manifest.get("weights_commitment"))
+    if artifacts is not None and verify:
+        progress(f"verifying {len(bundle.proofs)} proof(s)")
+        v = verify_bundle(bundle, artifacts)
+        checks.append(Check("proofs", v.valid, f"{len(bundle.proofs)} proof(s) verify and carry the reported outputs"
+                            if v.valid else f"the bundle does not verify: {v.reason}"))
+    elif verify:
+        checks.append(Check("proofs", None, "not verified here (the circuit's public artifacts were not found): run zkml verify"))
+    # Procedure
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    progress(f"re-executing {len(samples)} sample(s) with onnxruntime")
+    ref, outputs = run_onnxruntime(Path(onnx_path), info, samples)
+    seconds[REFERENCE] = time.perf_counter() - t
+    in_scale = int(d["circuit"]["input_scale"])
+    param_scale = in_scale
+    if artifacts is not None:
+        param_scale = int(json.loads(Path(artifacts.settings).read_text())["run_args"]["param_scale"])
+    emulated = emulate_fixed_point(Path(onnx_path), info, samples, in_scale, param_scale)
+    tols = _tolerances(outputs, ref, emulated, [int(s) for s in d["circuit"]["output_scales"]], tol_override)
+    if proven.shape != ref.shape:
+        rows = [Row("circuit", name, "error", f"the bundle reports outputs of shape {list(proven.shape)}, the model gives "
+                    f"{list(ref.shape)}", within=False) for name, _ in outputs]
+    else:
+        rows = _rows_for("circuit", proven, ref, outputs, [x.value for x in tols])
+    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, samples, ref, outputs, torch_spec, torch_weights, progress)
+    cal = circuit.calibration.get("report", {}).get("max_abs_error") if circuit is not None else None
+    return Comparison(
+        mode="bundle", model_path=str(onnx_path), model_sha256=info.sha256, circuit_id=bundle.circuit_id,
+        samples=len(samples), outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
+        values={REFERENCE: ref, "circuit": proven, **fvalues}, labels=labels, calibration_error=cal,
+        seconds={**seconds, **fseconds},
+    )
+
+
+def require_ok(comparison: Comparison) -> None:
+    """Raise :class:`zkml.errors.VerificationError` (exit 1) when the comparison failed."""
+    from zkml.errors import VerificationError
+
+    if not comparison.ok:
+        more = f" (and {len(comparison.failures) - 1} more)" if len(comparison.failures) > 1 else ""
+        raise VerificationError(f"mismatch: {comparison.failures[0]}{more}")
+
+
+# Plot
+
+
+def plot(comparison: Comparison, path: str | Path) -> Path:
+    """Draw float vs circuit outputs and the error distribution to a PNG.
+
+    1. float vs circuit: grouped bars per output element for one sample, a
+       scatter of every element (with y = x) for several;
+    2. error vs magnitude: circuit - float against the float value, with the
+       ±tolerance band, so a reader sees whether errors grow with the output;
+    3. error distribution: histogram of circuit - float over every element
+       of every sample, with ±tolerance.
+
+    Raises:
+        ConfigError: no circuit outputs to draw.
+        ZkmlError: the figure cannot be written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = comparison.values[REFERENCE]
+    circ = comparison.values.get("circuit")
+    if circ is None or circ.shape != ref.shape:
+        raise ConfigError("no circuit outputs of the model's shape to plot")
+    tol = max(t.value for t in comparison.tolerances)
+    err = circ - ref
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6))
+    verdict = "within tolerance" if comparison.ok else "MISMATCH"
+    fig.suptitle(f"{Path(comparison.model_path).name} vs circuit {comparison.circuit_id}: "
+                 f"{comparison.samples} sample(s), {verdict}")
+    # 1. Float vs circuit
+    ax = axes[0]
+    if comparison.samples == 1:
+        idx = np.arange(ref.shape[1])
+        ax.bar(idx - 0.2, ref[0], width=0.4, color="tab:gray", label="float (onnxruntime)")
+        ax.bar(idx + 0.2, circ[0], width=0.4, color="tab:blue", label="circuit (dequantized)")
+        ax.set_xlabel("output element")
+        ax.set_ylabel("value")
+        ax.set_xticks(idx)
+    else:
+        lo, hi = float(min(ref.min(), circ.min())), float(max(ref.max(), circ.max()))
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, label="y = x")
+        ax.scatter(ref.reshape(-1), circ.reshape(-1), s=6, alpha=0.5, color="tab:blue", label="output elements")
+        ax.set_xlabel("float output (onnxruntime)")
+        ax.set_ylabel("circuit output (dequantized)")
+    ax.set_title("float vs circuit")
+    ax.legend(loc="upper left", fontsize=8)
+    # 2. Error vs magnitude
+    ax = axes[1]
+    ax.axhspan(-tol, tol, color="tab:green", alpha=0.15, label=f"±tolerance {tol:.3g}")
+    ax.scatter(ref.reshape(-1), err.reshape(-1), s=6, alpha=0.5, color="tab:blue")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("float output")
+    ax.set_ylabel("circuit − float")
+    ax.set_title("error vs output value")
+    ax.legend(loc="upper left", fontsize=8)
+    # 3. Error distribution
+    ax = axes[2]
+    ax.hist(err.reshape(-1), bins=int(min(60, max(10, err.size // 10))), color="tab:blue", alpha=0.85)
+    for x in (-tol, tol):
+        ax.axvline(x, color="tab:red", ls="--", lw=1)
+    ax.set_xlabel("circuit − float")
+    ax.set_ylabel("output elements")
+    ax.set_title(f"error distribution (max |err| {np.abs(err).max():.3g}, tolerance {tol:.3g})")
+    fig.tight_layout()
+    out = Path(path)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    except OSError as e:
+        raise ZkmlError(f"cannot write plot {out}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    return out
