@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from zkml_cli.common import JsonOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit folder or a circuit id.")]
 CalibrationOpt = Annotated[Path | None, typer.Option("--calibration", "-c", help="Calibration data (.json/.npy/.npz).")]
@@ -172,10 +172,17 @@ def verify(
     settings: Annotated[Path | None, typer.Option("--settings", help="settings.json (with --vk and --srs, instead of a store).")] = None,
     vk: Annotated[Path | None, typer.Option("--vk", help="Verifying key.")] = None,
     srs_file: Annotated[Path | None, typer.Option("--srs", help="SRS file.")] = None,
+    onchain: Annotated[bool, typer.Option("--onchain", help="Verify through the on-chain registry (eth_call) instead of locally.")] = False,
+    record: Annotated[bool, typer.Option("--record", help="With --onchain: send a transaction so the verification is an event; the receipt goes into the bundle.")] = False,
+    model_id: Annotated[str | None, typer.Option("--model-id", help="Registry model id (default: the one deployed for this circuit).")] = None,
+    rpc_url: RpcOpt = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="Private key file for --record (else $ZKML_PRIVATE_KEY).")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Verify a proof bundle locally: digests, public instances and every SNARK. Exit 1 if invalid."""
+    """Verify a proof bundle: locally (digests, public instances, every SNARK) or --onchain. Exit 1 if invalid."""
+    if onchain or record:
+        return _verify_onchain(bundle, record, model_id, rpc_url, key_file, store, json_out)
     from zkml.bundle import Bundle
     from zkml.errors import ConfigError
     from zkml.verify import Artifacts, artifacts_from_dir, artifacts_from_store, verify_bundle
@@ -211,6 +218,40 @@ def verify(
             emit(True, data, "")
         else:
             typer.echo(f"invalid: {v.reason}", err=True)
+        raise typer.Exit(1)
+
+
+def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: str | None,
+                    key_file: Path | None, store: Path | None, json_out: bool) -> None:
+    from zkml.bundle import Bundle
+    from zkml.evm.deploy import open_chain, verify_bundle_onchain
+
+    report = progress(json_out)
+
+    def go() -> tuple[Any, dict[str, Any]]:
+        b = Bundle.load(bundle)
+        st = _store(store)
+        chain = open_chain(st, rpc_url, key_file, progress=report)
+        res = verify_bundle_onchain(b, st, chain, model_id=model_id, record=record, progress=report)
+        if record and res["valid"]:
+            b.data.setdefault("onchain", []).append(res)
+            b.save(bundle)
+        return b, res
+
+    b, res = run(go)
+    gas = [p.get("gas") for p in res["proofs"]]
+    if res["valid"]:
+        human = (f"valid on chain {res['chain_id']}: model '{res['model_id']}' v{res['model_version']} via registry "
+                 f"{res['registry']} (verifier {res['verifier']}), gas {', '.join(str(g) for g in gas)}")
+        if record:
+            human += "\nrecorded: " + ", ".join(p["tx"] for p in res["proofs"]) + f" (receipt written to {bundle})"
+        emit(json_out, res, human)
+    else:
+        if json_out:
+            emit(True, res, "")
+        else:
+            typer.echo(f"invalid on chain {res['chain_id']}: the registry's verifier rejected "
+                       f"{sum(not p['valid'] for p in res['proofs'])} of {len(res['proofs'])} proof(s)", err=True)
         raise typer.Exit(1)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from zkml_cli import compare, core, data, gate, vrf
+from zkml_cli import chain, compare, core, data, gate, onchain, vrf
 from zkml_cli.common import main_guard
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 core.register(app)
 compare.register(app)
 gate.register(app)
+onchain.register(app)
+app.add_typer(chain.app, name="chain")
 app.add_typer(data.app, name="data")
 app.add_typer(vrf.app, name="vrf")
 

@@ -6,9 +6,10 @@ proofs with their public instances. ``zkml verify`` needs only the bundle and
 the circuit's public artifacts.
 
 Instance layout (ezkl 23): one column, the concatenation, in order, of
-- the input: every quantized element when public, its Poseidon hash when hashed;
-- the params: their Poseidon hash when hashed (fixed params add nothing);
-- the output: every quantized element when public, its Poseidon hash when hashed.
+- the Poseidon hashes of whatever is hashed: input, then params, then output;
+- every quantized input element when the input is public;
+- every quantized output element when the output is public.
+Fixed and private parts add nothing.
 """
 
 from __future__ import annotations

@@ -138,7 +138,8 @@ def _expected_column(
     B = int(data["circuit"]["batch_size"])
     in_scale = int(settings["run_args"]["input_scale"])
     n_in = B * int(np.prod(data["model"]["sample_shape"]))
-    col: list[str | None] = []
+    hashes: list[str | None] = []
+    raw: list[str | None] = []
     # Input
     values = data["input"].get("values")
     chunk = None
@@ -148,17 +149,14 @@ def _expected_column(
             raise _Fail("the bundle's input has fewer samples than its proofs cover")
         chunk = np.asarray(rows + [rows[-1]] * (B - len(rows)), dtype=np.float64)
     if vis["input"] == "public":
-        if chunk is not None:
-            col += [int_to_felt(v) for v in quantize(chunk, in_scale)]
-        else:
-            col += [None] * n_in
+        raw += [int_to_felt(v) for v in quantize(chunk, in_scale)] if chunk is not None else [None] * n_in
     elif vis["input"] == "hashed":
         if entry.input_felts is not None:
             if chunk is not None and [int_to_felt(v) for v in quantize(chunk, in_scale)] != entry.input_felts:
                 raise _Fail("the revealed input does not match its quantized preimage")
-            col += list(ezkl.poseidon_hash(entry.input_felts))
+            hashes += list(ezkl.poseidon_hash(entry.input_felts))
         else:
-            col += [None]
+            hashes += [None]
     # Params
     if vis["params"] == "hashed":
         claimed = data["circuit"].get("weights_commitment")
@@ -166,15 +164,15 @@ def _expected_column(
             raise _Fail("params are hashed but the bundle names no weights commitment")
         if art.weights_commitment is not None and list(art.weights_commitment) != list(claimed):
             raise _Fail("the bundle's weights commitment is not the circuit's")
-        col += list(claimed)
+        hashes += list(claimed)
     # Output
     if vis["output"] == "public":
-        col += [None] * (B * sum(output_sizes(bundle)))  # decoded from the instances and compared by the caller
+        raw += [None] * (B * sum(output_sizes(bundle)))  # decoded from the instances and compared by the caller
     elif vis["output"] == "hashed":
         if entry.output_felts is None:
             raise _Fail("outputs are hashed but the bundle does not reveal their preimage")
-        col += list(ezkl.poseidon_hash(entry.output_felts))
-    return col
+        hashes += list(ezkl.poseidon_hash(entry.output_felts))
+    return hashes + raw
 
 
 def output_sizes(bundle: Bundle) -> list[int]:

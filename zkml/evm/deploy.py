@@ -1,0 +1,270 @@
+"""Deploying circuits and checking bundles on a chain, with the store as the record.
+
+``deploy_circuit`` generates the circuit's Halo2 verifier (ezkl), compiles it
+with the pinned solc-js, checks EIP-170, deploys it, makes sure a
+``ModelRegistry`` exists on that chain, and registers (or, for an existing
+model, proposes an update of) the model record. Everything it deployed is
+written to ``<store>/chains/<chain_id>.json`` (addresses, tx hashes, gas), and
+a recorded address is trusted only while code is still there.
+
+Without ``rpc_url`` the embedded chain is used: the store's detached anvil
+(``zkml chain up``), started on demand, with anvil's well-known dev key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zkml.bundle import Bundle
+from zkml.circuit import Circuit
+from zkml.errors import ChainError, ConfigError
+from zkml.evm.anvil import chain_up
+from zkml.evm.chain import Chain, connect, load_private_key
+from zkml.evm.registry import InstanceLayout, ModelRecord, Registry, to_model_id
+from zkml.evm.solc import DEFAULT_EVM_VERSION
+from zkml.evm.verifier import VerifierDeployment, compile_verifier, deploy_verifier, generate_verifier
+from zkml.store import Store
+from zkml.util import read_json, write_json_atomic
+
+
+def open_chain(store: Store, rpc_url: str | None = None, key_file: str | Path | None = None,
+               progress: Callable[[str], None] = lambda _: None) -> Chain:
+    """Connect to ``rpc_url`` (key from ``$ZKML_PRIVATE_KEY`` or ``key_file``), or to the embedded chain.
+
+    Raises:
+        ChainError: dead RPC, or the embedded anvil cannot start.
+        ToolError: anvil is not installed.
+    """
+    key = load_private_key(key_file)
+    if rpc_url:
+        return connect(rpc_url, key, allow_dev_key=True)
+    info = chain_up(store.root)
+    progress(f"embedded chain: anvil at {info.rpc_url} (chain {info.chain_id})")
+    return connect(info.rpc_url, key, allow_dev_key=True, expected_chain_id=info.chain_id)
+
+
+def _record_path(store: Store, chain: Chain) -> Path:
+    return store.root / "chains" / f"{chain.chain_id}.json"
+
+
+def load_records(store: Store, chain: Chain) -> dict[str, Any]:
+    """This store's deployments on ``chain`` (empty when none)."""
+    p = _record_path(store, chain)
+    if p.is_file():
+        try:
+            data = read_json(p)
+            if isinstance(data, dict):
+                data.setdefault("verifiers", {})
+                data.setdefault("models", {})
+                return data
+        except (ValueError, OSError):
+            pass
+    return {"chain_id": chain.chain_id, "registry": None, "verifiers": {}, "models": {}}
+
+
+def save_records(store: Store, chain: Chain, data: dict[str, Any]) -> None:
+    write_json_atomic(_record_path(store, chain), data)
+
+
+def _alive(chain: Chain, address: str | None) -> bool:
+    return bool(address) and len(chain.code_at(address)) > 0  # type: ignore[arg-type]
+
+
+def ensure_registry(store: Store, chain: Chain, *, challenge_window: int | None = None,
+                    evm_version: str = DEFAULT_EVM_VERSION, progress: Callable[[str], None] = lambda _: None) -> Registry:
+    """The registry this store uses on ``chain``, deployed if missing (or gone)."""
+    rec = load_records(store, chain)
+    reg = rec.get("registry") or {}
+    if _alive(chain, reg.get("address")):
+        return Registry.at(chain, reg["address"])
+    progress("deploying ModelRegistry")
+    kwargs: dict[str, Any] = {"evm_version": evm_version, "cache_dir": store.root / "solc-cache"}
+    if challenge_window is not None:
+        kwargs["challenge_window"] = challenge_window
+    registry = Registry.deploy(chain, **kwargs)
+    dep = registry.deployment
+    rec["registry"] = {"address": registry.address, "tx": dep.tx_hash if dep else None,
+                       "gas": dep.gas_used if dep else None, "deployed": time.time()}
+    rec["models"] = {}
+    save_records(store, chain, rec)
+    return registry
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What ``zkml deploy`` did."""
+
+    chain_id: int
+    rpc_url: str
+    model_id: str
+    model_id_hex: str
+    circuit_id: str
+    verifier: dict[str, Any]
+    registry: str
+    registration: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def default_model_id(circuit: Circuit) -> str:
+    """The model's name: its ONNX file stem (stable across versions of the model)."""
+    return Path(str(circuit.manifest["model"].get("source") or circuit.circuit_id)).stem
+
+
+def deploy_circuit(
+    circuit: Circuit,
+    store: Store,
+    chain: Chain,
+    *,
+    model_id: str | None = None,
+    reusable: bool = False,
+    evm_version: str = DEFAULT_EVM_VERSION,
+    dataset_root: str | None = None,
+    metadata_uri: str = "",
+    progress: Callable[[str], None] = lambda _: None,
+) -> DeployResult:
+    """Generate, compile, deploy and register ``circuit``'s verifier.
+
+    Raises:
+        VerifierTooLarge: over EIP-170 without ``reusable``.
+        ChainError / RegistryError: a transaction failed.
+    """
+    mid = model_id or default_model_id(circuit)
+    rec = load_records(store, chain)
+    key = f"{circuit.circuit_id}:{'reusable' if reusable else 'per-circuit'}:{evm_version}"
+    known = rec["verifiers"].get(key)
+    if known and _alive(chain, known["address"]) and (not reusable or _alive(chain, known.get("vka"))):
+        progress(f"verifier already deployed at {known['address']}")
+        vinfo = known
+        deployment = VerifierDeployment(address=known["address"], reusable=reusable, vka_address=known.get("vka"))
+    else:
+        progress("generating the Solidity verifier (ezkl)")
+        out_dir = circuit.folder / "evm"
+        art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir, reusable=reusable)
+        progress(f"compiling it with solc-js (evmVersion {evm_version})")
+        compiled = compile_verifier(art, evm_version=evm_version, cache_dir=store.root / "solc-cache")
+        progress(f"deploying the verifier ({compiled.contract.deployed_size} bytes of code)")
+        deployment = deploy_verifier(chain, compiled)
+        vinfo = {
+            "address": deployment.address,
+            "vka": deployment.vka_address,
+            "reusable": reusable,
+            "evm_version": evm_version,
+            "bytecode_bytes": compiled.contract.deployed_size,
+            "deploy_gas": deployment.deploy_gas,
+            "txs": [d.tx_hash for d in deployment.deployments],
+            "sol_sha256": art.sol_sha256,
+        }
+        rec["verifiers"][key] = vinfo
+        save_records(store, chain, rec)
+    registry = ensure_registry(store, chain, evm_version=evm_version, progress=progress)
+    rec = load_records(store, chain)
+    record = ModelRecord.for_deployment(
+        deployment,
+        onnx_sha256=circuit.model_sha256,
+        vk_digest=circuit.files["vk.key"],
+        layout=InstanceLayout.from_settings(circuit.settings_path),
+        weights_commitment=(circuit.manifest.get("weights_commitment") or [None])[0],
+        dataset_root=dataset_root,
+        metadata_uri=metadata_uri or f"zkml:circuit:{circuit.circuit_id}",
+    )
+    mid_hex = "0x" + to_model_id(mid).hex()
+    current = rec["models"].get(mid)
+    if current and current.get("circuit_id") == circuit.circuit_id and current.get("verifier") == deployment.address:
+        progress(f"model '{mid}' is already registered with this circuit")
+        registration = current
+    elif current:
+        raise ConfigError(
+            f"model '{mid}' is already registered with circuit {current.get('circuit_id')}; "
+            "updates go through the challenge window (`zkml registry propose`), or deploy under another --model-id"
+        )
+    else:
+        progress(f"registering model '{mid}' in the registry")
+        receipt = registry.register(mid, record)
+        registration = {"model_id_hex": mid_hex, "circuit_id": circuit.circuit_id, "verifier": deployment.address,
+                        "tx": receipt.tx_hash, "gas": receipt.gas_used, "block": receipt.block}
+        rec["models"][mid] = registration
+        save_records(store, chain, rec)
+    return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address, registration)
+
+
+def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:
+    """The model id this store registered for the bundle's circuit on ``chain``.
+
+    Raises:
+        ConfigError: none (pass --model-id).
+    """
+    rec = load_records(store, chain)
+    hits = [m for m, r in rec["models"].items() if r.get("circuit_id") == bundle.circuit_id]
+    if len(hits) != 1:
+        raise ConfigError(
+            f"no model registered for circuit {bundle.circuit_id} on chain {chain.chain_id} in this store: "
+            "run `zkml deploy` or pass --model-id"
+        )
+    return hits[0]
+
+
+def verify_bundle_onchain(
+    bundle: Bundle, store: Store, chain: Chain, *, model_id: str | None = None, record: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Verify every proof of ``bundle`` through the registry: eth_call (and a transaction with ``record``).
+
+    Returns a receipt dict (chain id, registry, verifier, per-proof verdict, gas, tx hashes).
+
+    Raises:
+        ChainError / RegistryError: the chain or registry refused (paused, unknown model, …).
+    """
+    registry = ensure_existing_registry(store, chain)
+    mid = model_id or model_for_bundle(store, chain, bundle)
+    info = registry.model(mid)
+    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
+    results = []
+    for i, entry in enumerate(bundle.proofs):
+        proof_json = entry.to_ezkl(ezkl_version)
+        ok = registry.verify(mid, proof_json)
+        res: dict[str, Any] = {"proof": i, "valid": ok}
+        if ok:
+            res["gas"] = registry.verify_gas(mid, proof_json)
+            if record:
+                progress(f"recording proof {i} on chain")
+                r = registry.verify_and_record(mid, proof_json)
+                res.update(tx=r.tx_hash, block=r.block, gas_used=r.gas_used)
+        results.append(res)
+    return {
+        "chain_id": chain.chain_id,
+        "rpc_url": chain.rpc_url,
+        "registry": registry.address,
+        "model_id": mid,
+        "model_version": info.current_version,
+        "verifier": info.record.verifier,
+        "valid": all(r["valid"] for r in results),
+        "proofs": results,
+        "recorded": record,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def ensure_existing_registry(store: Store, chain: Chain) -> Registry:
+    """The registry recorded for ``chain`` (never deploys one).
+
+    Raises:
+        ChainError: none recorded, or no code at the recorded address.
+    """
+    rec = load_records(store, chain)
+    addr = (rec.get("registry") or {}).get("address")
+    if not addr:
+        raise ChainError(f"no ModelRegistry recorded for chain {chain.chain_id} in this store: run `zkml deploy` first")
+    if not _alive(chain, addr):
+        raise ChainError(f"registry not deployed: no code at {addr} on chain {chain.chain_id}")
+    return Registry.at(chain, addr)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
