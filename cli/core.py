@@ -20,6 +20,7 @@ InVisOpt = Annotated[str | None, typer.Option("--input-visibility", help="public
 ParamVisOpt = Annotated[str | None, typer.Option("--param-visibility", help="fixed | hashed | private")]
 OutVisOpt = Annotated[str | None, typer.Option("--output-visibility", help="public | private | hashed")]
 SrsOpt = Annotated[Path | None, typer.Option("--srs", help="Ceremony SRS file (default: an INSECURE dev SRS, with a warning).")]
+InnerColsOpt = Annotated[int | None, typer.Option("--inner-cols", help="ezkl inner columns (1: less on-chain gas, more rows).")]
 AgreementOpt = Annotated[float | None, typer.Option("--min-agreement", help="Argmax agreement float vs circuit required on calibration data.")]
 
 
@@ -83,6 +84,7 @@ def compile(
     param_visibility: ParamVisOpt = None,
     output_visibility: OutVisOpt = None,
     min_agreement: AgreementOpt = None,
+    inner_cols: InnerColsOpt = None,
     srs: SrsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -94,7 +96,8 @@ def compile(
     c, hit = run(lambda: resolve_circuit(
         target, _store(store), calibration=calibration, srs=srs, progress=progress(json_out),
         overrides=_overrides(target=target_mode, max_logrows=max_logrows, batch=batch, input_visibility=input_visibility,
-                             param_visibility=param_visibility, output_visibility=output_visibility, min_agreement=min_agreement),
+                             param_visibility=param_visibility, output_visibility=output_visibility, min_agreement=min_agreement,
+                             num_inner_cols=inner_cols),
     ))
     secs = time.perf_counter() - t
     s = c.summary()

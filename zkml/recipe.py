@@ -13,6 +13,7 @@ Example::
     min_agreement = 0.99
     # max_error = 0.5
     # scales = [7, 8]
+    # num_inner_cols = 1                       # fewer commitments: less verify gas, more rows
     # srs = "/path/to/ceremony/kzg17.srs"
 
 Unknown keys are an error (a typo must not silently fall back to a default).
@@ -77,7 +78,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
             raise ConfigError(f"{p}: scales must be a list of integers")
         opts["scales"] = tuple(opts["scales"])
     types = {"target": str, "max_logrows": int, "batch_size": int, "input_visibility": str, "param_visibility": str,
-             "output_visibility": str, "min_agreement": (int, float), "max_error": (int, float)}
+             "output_visibility": str, "min_agreement": (int, float), "max_error": (int, float),
+             "num_inner_cols": int}
     for k, t in types.items():
         if k in opts and opts[k] is not None and (not isinstance(opts[k], t) or isinstance(opts[k], bool)):
             raise ConfigError(f"{p}: {k} has the wrong type ({type(opts[k]).__name__})")

@@ -1,0 +1,424 @@
+"""ModelRegistry.sol through its Python client, against a real anvil with real proofs.
+
+Models registered once per session (see evm_fixtures): ``model-a`` and
+``model-b`` are two different Linear(4,3)+ReLU circuits with fixed params and
+the same instance layout; ``model-h`` hashes its params, so the proof carries
+the weights commitment. Every test runs between evm_snapshot / evm_revert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from evm_fixtures import (  # noqa: F401 - fixtures
+    CHALLENGE_WINDOW,
+    World,
+    anvil,
+    chain,
+    circuits,
+    evm_root,
+    record_for,
+    registry,
+    world,
+)
+from eth_utils import keccak
+
+from zkml.errors import ConfigError
+from zkml.evm.chain import Chain, connect, keccak_words
+from zkml.evm.registry import (
+    InstanceLayout,
+    ModelRecord,
+    Registry,
+    RegistryError,
+    commit,
+    proposal_commitments,
+    to_model_id,
+)
+from zkml.evm.verifier import read_proof
+
+# anvil's second dev account (public test mnemonic): a stranger to every model.
+STRANGER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+
+
+def stranger(registry: Registry) -> Registry:
+    chain = connect(registry.chain.rpc_url, STRANGER_KEY)
+    return Registry(chain.at(registry.contract.abi, registry.address, "registry"))
+
+
+def propose_b_as_a(world: World, *, honest: bool, prediction: bytes | None = None) -> tuple[int, int]:
+    """Propose model-a -> circuit b, committing to TEST_INPUT and a predicted output.
+
+    Honest: b's real output on it. Dishonest: a's output (claiming nothing changes), or ``prediction``.
+    """
+    a, b = world.circuits["a"], world.circuits["b"]
+    layout = b.layout()
+    test_in, b_out = proposal_commitments(layout, b.proof)
+    _, a_out = proposal_commitments(a.layout(), a.proof)
+    assert b_out != a_out, "the two circuits must disagree on the test input"
+    predicted = b_out if honest else (prediction or a_out)
+    version, deadline, _ = world.registry.propose_update(
+        "model-a", record_for(b, world.deployments["b"]), test_in, predicted
+    )
+    return version, deadline
+
+
+# Registration and verification
+
+
+def test_registered_model_verifies_through_registry(registry: Registry, world: World) -> None:
+    info = registry.model("model-a")
+    assert info.current_version == 1 and info.latest_version == 1 and not info.paused and info.pending is None
+    assert info.owner == registry.chain.sender
+    assert info.record.verifier == world.deployments["a"].address
+    assert info.record.metadata_uri == "ipfs://zkml-test/a"
+    assert registry.verify("model-a", world.circuits["a"].proof) is True
+    assert registry.verify("model-h", world.circuits["h"].proof) is True
+
+
+def test_verify_and_record_emits_proof_verified(registry: Registry, world: World) -> None:
+    proof = world.circuits["a"].proof
+    receipt = registry.verify_and_record("model-a", proof)
+    events = dict(registry.events(receipt))
+    ev = events["ProofVerified"]
+    assert ev["modelId"] == to_model_id("model-a")
+    assert ev["version"] == 1
+    assert ev["instancesHash"] == keccak_words(read_proof(proof)[1])
+    assert ev["caller"] == registry.chain.sender
+    assert 200_000 < receipt.gas_used < 2_000_000
+    assert registry.verify_gas("model-a", proof) >= receipt.gas_used
+
+
+def test_proof_of_model_a_is_refused_for_model_b(registry: Registry, world: World) -> None:
+    a_proof = world.circuits["a"].proof
+    assert registry.verify("model-b", a_proof) is False
+    with pytest.raises(RegistryError, match="rejected the proof for model .* version 1"):
+        registry.verify_and_record("model-b", a_proof)
+    # A circuit with another instance layout is refused before the verifier runs.
+    with pytest.raises(RegistryError, match="carries 7 public instances but the model expects 8"):
+        registry.verify("model-h", a_proof)
+
+
+def test_other_weights_commitment_is_refused(registry: Registry, world: World) -> None:
+    h = world.circuits["h"]
+    registry.register("model-h-other-weights",
+                      record_for(h, world.deployments["h"], weights_commitment=b"\x01" * 32))
+    with pytest.raises(RegistryError, match="weights commitment .* is not the registered 0x0101"):
+        registry.verify("model-h-other-weights", h.proof)
+
+
+TAMPERED = {
+    "proof byte": lambda p: {**p, "hex_proof": p["hex_proof"][:200] + ("0" if p["hex_proof"][200] != "0" else "1")
+                             + p["hex_proof"][201:]},
+    "output": lambda p: {**p, "instances": [p["instances"][0][:-1] + ["01" + "00" * 31]]},
+}
+
+
+@pytest.mark.parametrize("what", list(TAMPERED))
+def test_tampered_proof_through_registry(what: str, registry: Registry, world: World) -> None:
+    bad = TAMPERED[what](world.circuits["a"].proof_json())
+    assert registry.verify("model-a", bad) is False
+    with pytest.raises(RegistryError, match="rejected the proof"):
+        registry.verify_and_record("model-a", bad)
+
+
+def test_reusable_verifier_through_registry(registry: Registry, world: World) -> None:
+    a = world.circuits["a"]
+    dep = world.deployments["a_reusable"]
+    registry.register("model-a-reusable", record_for(a, dep))
+    assert registry.record("model-a-reusable", 1).vka == dep.vka_address
+    assert registry.verify("model-a-reusable", a.proof) is True
+    assert registry.verify("model-a-reusable", world.circuits["b"].proof) is False
+
+
+def test_register_checks(registry: Registry, world: World) -> None:
+    a = world.circuits["a"]
+    with pytest.raises(RegistryError, match="already registered"):
+        registry.register("model-a", record_for(a, world.deployments["a"]))
+    eoa = ModelRecord(verifier=registry.chain.sender or "", onnx_sha256=b"\x00" * 32, vk_digest=b"\x00" * 32,
+                      layout=a.layout())
+    with pytest.raises(RegistryError, match="verifier not deployed"):
+        registry.register("model-eoa", eoa)
+    broken = InstanceLayout(7, 0, 4, 0, 0, 5, 3)
+    with pytest.raises(RegistryError, match="layout is inconsistent"):
+        registry.register("model-broken", record_for(a, world.deployments["a"], layout=broken))
+    with pytest.raises(RegistryError, match="weights commitment is zero"):
+        registry.register("model-h-zero", record_for(world.circuits["h"], world.deployments["h"],
+                                                     weights_commitment=None))
+    with pytest.raises(RegistryError, match="model 0x[0-9a-f]{64} is not registered"):
+        registry.model("never-registered")
+
+
+def test_non_owner_writes_revert(registry: Registry, world: World) -> None:
+    other = stranger(registry)
+    b = world.circuits["b"]
+    test_in, out = proposal_commitments(b.layout(), b.proof)
+    with pytest.raises(RegistryError, match="is not the owner of model"):
+        other.propose_update("model-a", record_for(b, world.deployments["b"]), test_in, out)
+    with pytest.raises(RegistryError, match="is not the owner of model"):
+        other.transfer_ownership("model-a", other.chain.sender or "")
+    for emergency in (other.pause, other.rollback):
+        with pytest.raises(RegistryError, match="lacks the registry role"):
+            emergency("model-a")
+    with pytest.raises(RegistryError, match="lacks the registry role"):
+        other.set_challenge_window(1)
+    # Anyone may read and verify.
+    assert other.verify("model-a", world.circuits["a"].proof) is True
+
+
+def test_ownership_transfer(registry: Registry, world: World) -> None:
+    other = stranger(registry)
+    registry.transfer_ownership("model-a", other.chain.sender or "")
+    assert registry.model("model-a").owner == other.chain.sender
+    with pytest.raises(RegistryError, match="is not the owner"):
+        registry.transfer_ownership("model-a", registry.chain.sender or "")
+
+
+# Updates and the challenge window
+
+
+def test_early_finalize_reverts_then_update_applies_after_window(registry: Registry, world: World,
+                                                                 chain: Chain) -> None:
+    version, deadline = propose_b_as_a(world, honest=True)
+    assert version == 2 and deadline - chain.timestamp() <= CHALLENGE_WINDOW
+    assert registry.version_status("model-a", 2) == "pending"
+    # The pending version is not in force yet.
+    assert registry.verify("model-a", world.circuits["a"].proof) is True
+    with pytest.raises(RegistryError, match="challenge window of model .* is open until"):
+        registry.finalize("model-a")
+    with pytest.raises(RegistryError, match="already has update v2 pending"):
+        propose_b_as_a(world, honest=True)
+    chain.increase_time(CHALLENGE_WINDOW)
+    registry.finalize("model-a")
+    info = registry.model("model-a")
+    assert info.current_version == 2 and info.pending is None
+    assert info.record.verifier == world.deployments["b"].address
+    assert registry.version_status("model-a", 2) == "accepted"
+    assert registry.verify("model-a", world.circuits["b"].proof) is True
+    assert registry.verify("model-a", world.circuits["a"].proof) is False
+    with pytest.raises(RegistryError, match="no pending update"):
+        registry.finalize("model-a")
+
+
+def test_successful_challenge_rejects_update(registry: Registry, world: World, chain: Chain) -> None:
+    version, _ = propose_b_as_a(world, honest=False)
+    challenger = stranger(registry)
+    receipt = challenger.challenge("model-a", world.circuits["b"].proof)
+    (name, ev), = [e for e in registry.events(receipt) if e[0] == "UpdateChallenged"]
+    assert ev["version"] == version and ev["challenger"] == challenger.chain.sender
+    assert registry.version_status("model-a", version) == "rejected"
+    info = registry.model("model-a")
+    assert info.pending is None and info.current_version == 1
+    chain.increase_time(CHALLENGE_WINDOW)
+    with pytest.raises(RegistryError, match="no pending update"):
+        registry.finalize("model-a")
+    assert registry.verify("model-a", world.circuits["a"].proof) is True
+
+
+def test_unsuccessful_challenge_reverts(registry: Registry, world: World) -> None:
+    propose_b_as_a(world, honest=True)
+    with pytest.raises(RegistryError, match="output matches the proposer's prediction"):
+        stranger(registry).challenge("model-a", world.circuits["b"].proof)
+    assert registry.model("model-a").pending is not None
+
+
+CHALLENGE_FAILURES: dict[str, tuple[str, str]] = {
+    # proof used -> expected reason
+    "input is not the committed test input": ("b_other", "not the committed test input"),
+    "proof of the current model, not the proposed one": ("a", "rejected the proof"),
+    "tampered proof": ("b_tampered", "rejected the proof"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHALLENGE_FAILURES))
+def test_challenge_needs_a_valid_proof_on_the_test_input(case: str, registry: Registry, world: World) -> None:
+    propose_b_as_a(world, honest=False, prediction=commit([1, 2, 3]))
+    which, reason = CHALLENGE_FAILURES[case]
+    proofs: dict[str, Any] = {
+        "b_other": world.circuits["b"].other_proof,
+        "a": world.circuits["a"].proof,
+        "b_tampered": _tamper(world.circuits["b"].proof_json()),
+    }
+    with pytest.raises(RegistryError, match=reason):
+        registry.challenge("model-a", proofs[which])
+
+
+def _tamper(p: dict[str, Any]) -> dict[str, Any]:
+    h = p["hex_proof"]
+    return {**p, "hex_proof": h[:300] + ("0" if h[300] != "0" else "1") + h[301:]}
+
+
+def test_challenge_after_window_reverts(registry: Registry, world: World, chain: Chain) -> None:
+    propose_b_as_a(world, honest=False)
+    chain.increase_time(CHALLENGE_WINDOW)
+    with pytest.raises(RegistryError, match="challenge window of model .* closed at"):
+        registry.challenge("model-a", world.circuits["b"].proof)
+
+
+def test_cancel_update(registry: Registry, world: World) -> None:
+    version, _ = propose_b_as_a(world, honest=True)
+    with pytest.raises(RegistryError, match="is not the owner"):
+        stranger(registry).cancel_update("model-a")
+    registry.cancel_update("model-a")
+    assert registry.version_status("model-a", version) == "cancelled"
+    assert registry.model("model-a").pending is None
+
+
+def test_update_requires_test_commitments(registry: Registry, world: World) -> None:
+    b = world.circuits["b"]
+    with pytest.raises(RegistryError, match="test-input and predicted-output commitments"):
+        registry.propose_update("model-a", record_for(b, world.deployments["b"]), b"\x00" * 32, b"\x00" * 32)
+
+
+# Emergency controls
+
+
+def test_pause_blocks_verification(registry: Registry, world: World) -> None:
+    proof = world.circuits["a"].proof
+    registry.pause("model-a")
+    assert registry.model("model-a").paused
+    with pytest.raises(RegistryError, match="model 0x[0-9a-f]+ is paused"):
+        registry.verify("model-a", proof)
+    with pytest.raises(RegistryError, match="is paused"):
+        registry.verify_and_record("model-a", proof)
+    with pytest.raises(RegistryError, match="is paused"):
+        registry.pause("model-a")
+    assert registry.verify("model-b", world.circuits["b"].proof) is True  # other models unaffected
+    registry.unpause("model-a")
+    assert registry.verify("model-a", proof) is True
+    with pytest.raises(RegistryError, match="is not paused"):
+        registry.unpause("model-a")
+
+
+def test_rollback_restores_previous_version(registry: Registry, world: World, chain: Chain) -> None:
+    with pytest.raises(RegistryError, match="no earlier accepted version"):
+        registry.rollback("model-a")
+    propose_b_as_a(world, honest=True)
+    chain.increase_time(CHALLENGE_WINDOW)
+    registry.finalize("model-a")
+    assert registry.verify("model-a", world.circuits["b"].proof) is True
+    registry.rollback("model-a")
+    info = registry.model("model-a")
+    assert info.current_version == 1 and info.latest_version == 2
+    assert info.record.verifier == world.deployments["a"].address
+    assert registry.version_status("model-a", 2) == "revoked"
+    assert registry.verify("model-a", world.circuits["a"].proof) is True
+    assert registry.verify("model-a", world.circuits["b"].proof) is False
+
+
+def test_emergency_role_can_be_granted(registry: Registry, world: World) -> None:
+    other = stranger(registry)
+    registry.grant_emergency_role(other.chain.sender or "")
+    other.pause("model-b")
+    assert registry.model("model-b").paused
+
+
+# Audit trail
+
+
+def test_history_is_read_from_events(registry: Registry, world: World, chain: Chain) -> None:
+    propose_b_as_a(world, honest=True)
+    chain.increase_time(CHALLENGE_WINDOW)
+    registry.finalize("model-a")
+    registry.pause("model-a")
+    registry.unpause("model-a")
+    registry.rollback("model-a")
+    registry.verify_and_record("model-a", world.circuits["a"].proof)
+    names = [e.name for e in registry.history("model-a")]
+    assert names == ["ModelRegistered", "UpdateProposed", "UpdateFinalized", "ModelPaused", "ModelUnpaused",
+                     "RolledBack", "ProofVerified"]
+    first = registry.history("model-a")[0]
+    assert first.args["record"]["verifier"] == world.deployments["a"].address
+    assert first.args["record"]["layout"]["total"] == 7
+    proposed = registry.history("model-a")[1].args
+    assert proposed["record"]["verifier"] == world.deployments["b"].address
+    # Another model's trail is separate.
+    assert [e.name for e in registry.history("model-b")] == ["ModelRegistered"]
+
+
+# Dataset root (OpenZeppelin MerkleProof: keccak256 leaves, sorted-pair hashing)
+
+
+def _pair(a: bytes, b: bytes) -> bytes:
+    return keccak(min(a, b) + max(a, b))
+
+
+def test_dataset_membership(registry: Registry, world: World) -> None:
+    leaves = [keccak(f"row-{i}".encode()) for i in range(4)]
+    n01, n23 = _pair(leaves[0], leaves[1]), _pair(leaves[2], leaves[3])
+    root = _pair(n01, n23)
+    a = world.circuits["a"]
+    registry.register("model-with-data", record_for(a, world.deployments["a"], dataset_root=root))
+    assert registry.verify_dataset_member("model-with-data", [leaves[3], n01], leaves[2]) is True
+    assert registry.verify_dataset_member("model-with-data", [leaves[3], n01], keccak(b"row-9")) is False
+    with pytest.raises(RegistryError, match="has no dataset root"):
+        registry.verify_dataset_member("model-a", [], leaves[0])
+
+
+# Commitment encoding and layouts
+
+
+def test_commit_encoding_matches_contract(registry: Registry) -> None:
+    values = [0, 1, 2**255, 123456789]
+    assert registry.contract.call("commit", values) == commit(values) == keccak(
+        b"".join(v.to_bytes(32, "big") for v in values))
+
+
+def _settings(inp: Any, par: Any, out: Any, hashed: int) -> dict[str, Any]:
+    shapes = ([[1, 4]] if inp == "Public" else []) + ([[1, 3]] if out == "Public" else [])
+    return {
+        "run_args": {"input_visibility": inp, "param_visibility": par, "output_visibility": out},
+        "model_instance_shapes": shapes,
+        "model_input_scales": [7],
+        "model_output_scales": [7],
+        "module_sizes": {"poseidon": [0, [hashed]]},
+    }
+
+
+HASHED = {"Hashed": {"hash_is_public": True, "outlets": []}}
+LAYOUTS = [
+    # (input, params, output, hashes) -> (total, in_off, in_len, w_off, w_len, out_off, out_len)
+    (("Public", "Fixed", "Public", 0), (7, 0, 4, 0, 0, 4, 3)),
+    (("Public", HASHED, "Public", 1), (8, 1, 4, 0, 1, 5, 3)),
+    (("Private", "Fixed", "Public", 0), (3, 0, 0, 0, 0, 0, 3)),
+    ((HASHED, "Fixed", "Public", 1), (4, 0, 1, 0, 0, 1, 3)),
+    ((HASHED, HASHED, HASHED, 3), (3, 0, 1, 1, 1, 2, 1)),
+]
+
+
+@pytest.mark.parametrize(("spec", "expected"), LAYOUTS)
+def test_layout_from_settings(spec: tuple[Any, ...], expected: tuple[int, ...]) -> None:
+    assert InstanceLayout.from_settings(_settings(*spec)).as_tuple() == expected
+
+
+@pytest.mark.parametrize(("spec", "reason"), [
+    (("Public", "Private", "Public", 0), "does not bind the weights"),
+    (("Public", "Polycommit", "Public", 0), "does not bind the weights"),
+    (("Public", HASHED, "Public", 0), "public hashes expected"),
+])
+def test_layout_refuses_unbound_weights(spec: tuple[Any, ...], reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        InstanceLayout.from_settings(_settings(*spec))
+
+
+def test_real_layouts_match_real_proofs(world: World) -> None:
+    for c in world.circuits.values():
+        layout = c.layout()
+        _, instances = read_proof(c.proof)
+        assert layout.total == len(instances)
+    h = world.circuits["h"]
+    import json
+
+    witness = json.loads((h.dir / "witness_test.json").read_text())
+    poseidon = witness["processed_params"]["poseidon_hash"][0]
+    assert h.layout().weights_commitment(read_proof(h.proof)[1]) == int.from_bytes(
+        bytes.fromhex(poseidon), "little").to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0x" + "ab" * 32, bytes.fromhex("ab" * 32)),
+    (b"\x07" * 32, b"\x07" * 32),
+    ("model-a", keccak(b"model-a")),
+])
+def test_model_ids(value: Any, expected: bytes) -> None:
+    assert to_model_id(value) == expected

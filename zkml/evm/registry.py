@@ -1,0 +1,759 @@
+"""Client for ``verifiers/ModelRegistry.sol``: register models, verify through the registry, update safely.
+
+The registry maps a 32-byte model id to a :class:`ModelRecord` (verifier
+address, ONNX sha256, weights commitment, VK digest, dataset Merkle root,
+metadata URI, instance layout) with a version history. See the contract's
+header for the rules; in short:
+
+* ``verify`` / ``verify_and_record`` route a proof to the *active* version's
+  verifier after checking the model is not paused, the proof carries the
+  layout's instance count and (for hashed params) the registered weights
+  commitment.
+* updates are proposed with commitments to a test input and the predicted
+  output, wait ``challenge_window`` seconds, then anyone may ``finalize``;
+  meanwhile anyone may ``challenge`` with a proof that the proposed model
+  gives a different output on that input.
+* commitments are ``keccak256(abi.encodePacked(uint256[] slice))``
+  (:func:`zkml.evm.chain.keccak_words`); a single-felt weights slice is
+  compared as the value itself (ezkl's Poseidon hash of the params).
+
+Every revert is re-raised as :class:`RegistryError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from eth_utils import keccak, to_checksum_address
+
+from zkml.errors import ChainError, ConfigError
+from zkml.evm.chain import Chain, Contract, ContractRevert, Deployment, EventLog, TxReceipt, keccak_words
+from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
+from zkml.evm.verifier import VerifierDeployment, read_proof
+from zkml.util import read_json
+
+#: Default challenge window for updates: one day.
+DEFAULT_CHALLENGE_WINDOW: Final[int] = 86_400
+#: Source file and contract name.
+REGISTRY_SOURCE: Final[str] = "ModelRegistry.sol"
+REGISTRY_CONTRACT: Final[str] = "ModelRegistry"
+#: Env var pointing at the directory holding our .sol files.
+CONTRACTS_DIR_ENV: Final[str] = "ZKML_CONTRACTS_DIR"
+ZERO32: Final[bytes] = b"\x00" * 32
+
+VERSION_STATUS: Final[tuple[str, ...]] = ("none", "pending", "accepted", "rejected", "cancelled", "revoked")
+
+
+class RegistryError(ContractRevert):
+    """The registry refused a call or transaction (decoded reason in the message)."""
+
+
+# Identifiers and digests
+
+
+def to_model_id(value: str | bytes) -> bytes:
+    """A 32-byte model id: ``0x`` + 64 hex digits as is, raw 32 bytes as is, else keccak256 of the UTF-8 name.
+
+    Raises:
+        ConfigError: empty name.
+    """
+    if isinstance(value, bytes):
+        if len(value) != 32:
+            raise ConfigError("a raw model id must be 32 bytes")
+        return value
+    if value.startswith("0x") and len(value) == 66:
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    if not value:
+        raise ConfigError("the model id must not be empty")
+    return keccak(value.encode())
+
+
+def to_bytes32(value: str | bytes | int | None, what: str = "value") -> bytes:
+    """A bytes32 from hex (sha256 digests, 0x-prefixed or not), raw bytes, an int, or None (zero).
+
+    Raises:
+        ConfigError: not 32 bytes.
+    """
+    if value is None:
+        return ZERO32
+    if isinstance(value, int):
+        return value.to_bytes(32, "big")
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError:
+            raise ConfigError(f"{what} is not hex") from None
+    if len(value) != 32:
+        raise ConfigError(f"{what} must be 32 bytes, got {len(value)}")
+    return bytes(value)
+
+
+# Layout
+
+
+def _visibility(raw: Any) -> tuple[str, bool]:
+    """(kind, hash_is_public) from ezkl's settings encoding ("Public", {"Hashed": {...}}, ...)."""
+    if isinstance(raw, Mapping):
+        kind = next(iter(raw), "")
+        inner = raw.get(kind)
+        public = bool(inner.get("hash_is_public", True)) if isinstance(inner, Mapping) else True
+        return str(kind).lower(), public
+    return str(raw).lower(), True
+
+
+@dataclass(frozen=True)
+class InstanceLayout:
+    """Where inputs, weights commitment and outputs sit in a proof's public instances."""
+
+    total: int
+    """Number of public instances."""
+    input_offset: int
+    """First input instance (raw inputs, or their Poseidon hash)."""
+    input_len: int
+    """Number of input instances (0: inputs private)."""
+    weights_offset: int
+    """First weights-commitment instance."""
+    weights_len: int
+    """0 when the VK binds the weights (fixed params); else the Poseidon hash slice."""
+    output_offset: int
+    """First output instance."""
+    output_len: int
+    """Number of output instances (0: outputs private)."""
+
+    def as_tuple(self) -> tuple[int, ...]:
+        """ABI tuple order of the Solidity struct."""
+        return (self.total, self.input_offset, self.input_len, self.weights_offset, self.weights_len,
+                self.output_offset, self.output_len)
+
+    @classmethod
+    def from_abi(cls, d: Mapping[str, Any]) -> InstanceLayout:
+        """From the decoded struct (dict by field name)."""
+        return cls(int(d["total"]), int(d["inputOffset"]), int(d["inputLen"]), int(d["weightsOffset"]),
+                   int(d["weightsLen"]), int(d["outputOffset"]), int(d["outputLen"]))
+
+    @classmethod
+    def from_settings(cls, settings: str | os.PathLike[str] | Mapping[str, Any]) -> InstanceLayout:
+        """Derive the layout from ezkl's ``settings.json``.
+
+        ezkl orders instances as: Poseidon hashes of hashed inputs (one per
+        input tensor), of hashed params (one), of hashed outputs (one per
+        output tensor); then raw public inputs; then raw public outputs.
+
+        Raises:
+            ConfigError: unreadable settings, or params whose visibility does
+                not bind the weights (private, polycommit), or hash counts
+                that do not add up to ezkl's module sizes.
+        """
+        try:
+            s: Any = settings if isinstance(settings, Mapping) else read_json(settings)
+            ra = s["run_args"]
+            shapes = [list(map(int, sh)) for sh in s["model_instance_shapes"]]
+            n_in = len(s.get("model_input_scales", [])) or 1
+            n_out = len(s.get("model_output_scales", [])) or 1
+            hashed_total = sum(int(x) for x in s.get("module_sizes", {}).get("poseidon", [0, [0]])[1])
+            vis_in, pub_in = _visibility(ra["input_visibility"])
+            vis_par, pub_par = _visibility(ra["param_visibility"])
+            vis_out, pub_out = _visibility(ra["output_visibility"])
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+            raise ConfigError(f"cannot read circuit settings: {e}") from e
+
+        if vis_par not in ("fixed", "hashed") or (vis_par == "hashed" and not pub_par):
+            raise ConfigError(
+                f"param visibility {vis_par!r} does not bind the weights to the verifier; "
+                "the registry needs fixed params or publicly hashed params"
+            )
+
+        def size(shape: list[int]) -> int:
+            n = 1
+            for d in shape:
+                n *= d
+            return n
+
+        h_in = n_in if vis_in == "hashed" and pub_in else 0
+        h_par = 1 if vis_par == "hashed" else 0
+        h_out = n_out if vis_out == "hashed" and pub_out else 0
+        if h_in + h_par + h_out != hashed_total:
+            raise ConfigError(
+                f"cannot derive the instance layout: {h_in + h_par + h_out} public hashes expected, "
+                f"settings report {hashed_total}"
+            )
+        raw_in = sum(size(sh) for sh in shapes[:n_in]) if vis_in == "public" else 0
+        raw_out_shapes = shapes[n_in:] if vis_in == "public" else shapes
+        raw_out = sum(size(sh) for sh in raw_out_shapes[:n_out]) if vis_out == "public" else 0
+        total = h_in + h_par + h_out + raw_in + raw_out
+        if vis_in == "hashed":
+            in_off, in_len = 0, h_in
+        else:
+            in_off, in_len = h_in + h_par + h_out, raw_in
+        if vis_out == "hashed":
+            out_off, out_len = h_in + h_par, h_out
+        else:
+            out_off, out_len = h_in + h_par + h_out + raw_in, raw_out
+        return cls(total, in_off, in_len, h_in if h_par else 0, h_par, out_off, out_len)
+
+    def inputs(self, instances: Sequence[int]) -> list[int]:
+        """The input slice of ``instances``."""
+        return list(instances[self.input_offset : self.input_offset + self.input_len])
+
+    def outputs(self, instances: Sequence[int]) -> list[int]:
+        """The output slice of ``instances``."""
+        return list(instances[self.output_offset : self.output_offset + self.output_len])
+
+    def weights_commitment(self, instances: Sequence[int]) -> bytes:
+        """The weights commitment a proof carries (zero when the VK binds the weights)."""
+        if self.weights_len == 0:
+            return ZERO32
+        part = instances[self.weights_offset : self.weights_offset + self.weights_len]
+        return int(part[0]).to_bytes(32, "big") if self.weights_len == 1 else keccak_words(part)
+
+
+# Records
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One version of a model as the registry stores it."""
+
+    verifier: str
+    """Verifier contract (a reusable verifier when :attr:`vka` is set)."""
+    onnx_sha256: bytes
+    """sha256 of the ONNX file."""
+    vk_digest: bytes
+    """sha256 of the verification key."""
+    layout: InstanceLayout
+    """Instance layout of the circuit."""
+    weights_commitment: bytes = ZERO32
+    """Poseidon hash of the params (hashed params), or zero / informational digest when fixed."""
+    dataset_root: bytes = ZERO32
+    """Merkle root of the training data (keccak256 leaves, sorted pairs); zero if none."""
+    metadata_uri: str = ""
+    """Where humans find the model card."""
+    vka: str | None = None
+    """Data contract holding the VK artifact (reusable verifier only)."""
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """ABI tuple order of the Solidity struct."""
+        return (
+            to_checksum_address(self.verifier),
+            to_checksum_address(self.vka) if self.vka else "0x" + "00" * 20,
+            to_bytes32(self.onnx_sha256, "onnx sha256"),
+            to_bytes32(self.weights_commitment, "weights commitment"),
+            to_bytes32(self.vk_digest, "vk digest"),
+            to_bytes32(self.dataset_root, "dataset root"),
+            self.layout.as_tuple(),
+            self.metadata_uri,
+        )
+
+    @classmethod
+    def from_abi(cls, d: Mapping[str, Any]) -> ModelRecord:
+        """From the decoded struct (dict by field name)."""
+        vka = str(d["vka"])
+        return cls(
+            verifier=str(d["verifier"]),
+            vka=None if int(vka, 16) == 0 else vka,
+            onnx_sha256=bytes(d["onnxSha256"]),
+            weights_commitment=bytes(d["weightsCommitment"]),
+            vk_digest=bytes(d["vkDigest"]),
+            dataset_root=bytes(d["datasetRoot"]),
+            layout=InstanceLayout.from_abi(d["layout"]),
+            metadata_uri=str(d["metadataURI"]),
+        )
+
+    @classmethod
+    def for_deployment(
+        cls,
+        deployment: VerifierDeployment,
+        *,
+        onnx_sha256: str | bytes,
+        vk_digest: str | bytes,
+        layout: InstanceLayout,
+        weights_commitment: str | bytes | None = None,
+        dataset_root: str | bytes | None = None,
+        metadata_uri: str = "",
+    ) -> ModelRecord:
+        """A record pointing at a deployed verifier (per-circuit or reusable)."""
+        return cls(
+            verifier=deployment.address,
+            vka=deployment.vka_address,
+            onnx_sha256=to_bytes32(onnx_sha256, "onnx sha256"),
+            vk_digest=to_bytes32(vk_digest, "vk digest"),
+            layout=layout,
+            weights_commitment=to_bytes32(weights_commitment, "weights commitment"),
+            dataset_root=to_bytes32(dataset_root, "dataset root"),
+            metadata_uri=metadata_uri,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Machine-readable form."""
+        return {
+            "verifier": self.verifier,
+            "vka": self.vka,
+            "onnx_sha256": self.onnx_sha256.hex(),
+            "weights_commitment": "0x" + self.weights_commitment.hex(),
+            "vk_digest": self.vk_digest.hex(),
+            "dataset_root": "0x" + self.dataset_root.hex(),
+            "layout": dict(zip(("total", "input_offset", "input_len", "weights_offset", "weights_len",
+                                "output_offset", "output_len"), self.layout.as_tuple(), strict=True)),
+            "metadata_uri": self.metadata_uri,
+        }
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """An update waiting out its challenge window."""
+
+    version: int
+    """Version number it will get."""
+    deadline: int
+    """Unix time from which it may be finalized (challenges before)."""
+    test_input_commitment: bytes
+    """commit(input slice) of the proposer's test input."""
+    predicted_output_commitment: bytes
+    """commit(output slice) the proposer claims the new model produces."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's current state."""
+
+    model_id: bytes
+    """32-byte id."""
+    owner: str
+    """Owner address."""
+    current_version: int
+    """Active version."""
+    latest_version: int
+    """Highest version number ever proposed."""
+    paused: bool
+    """Whether verification is paused."""
+    pending: PendingUpdate | None
+    """The update in its challenge window, if any."""
+    record: ModelRecord
+    """The active record."""
+
+
+def commit(values: Sequence[int]) -> bytes:
+    """The registry's commitment: ``keccak256(abi.encodePacked(uint256[] values))``."""
+    return keccak_words(values)
+
+
+def proposal_commitments(layout: InstanceLayout, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """``(commit(inputs), commit(outputs))`` of a proof: what ``propose_update`` needs.
+
+    Make an honest proof of the *proposed* model on the test input and pass it here.
+    """
+    _, instances = read_proof(proof_json)
+    return commit(layout.inputs(instances)), commit(layout.outputs(instances))
+
+
+# Error messages
+
+
+def _h(b: Any) -> str:
+    return "0x" + bytes(b).hex() if isinstance(b, (bytes, bytearray)) else str(b)
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_MESSAGES: Final[dict[str, Any]] = {
+    "InvalidModelId": lambda a: "the zero model id is not allowed",
+    "UnknownModel": lambda a: f"model {_h(a['modelId'])} is not registered",
+    "ModelAlreadyRegistered": lambda a: f"model {_h(a['modelId'])} is already registered",
+    "NotModelOwner": lambda a: f"{a['caller']} is not the owner of model {_h(a['modelId'])}",
+    "ModelIsPaused": lambda a: f"model {_h(a['modelId'])} is paused",
+    "ModelNotPaused": lambda a: f"model {_h(a['modelId'])} is not paused",
+    "NoVerifierCode": lambda a: f"verifier not deployed: no code at {a['verifier']}",
+    "BadVka": lambda a: f"{a['vka']} does not hold a VK artifact",
+    "InvalidLayout": lambda a: "the instance layout is inconsistent (a slice runs past the instance count)",
+    "MissingWeightsCommitment": lambda a: "the layout binds hashed weights but the weights commitment is zero",
+    "MissingTestCommitment": lambda a: "an update needs the test-input and predicted-output commitments",
+    "InstanceCountMismatch": lambda a: (
+        f"the proof carries {a['actual']} public instances but the model expects {a['expected']} "
+        "(a proof for another circuit?)"
+    ),
+    "WeightsCommitmentMismatch": lambda a: (
+        f"the proof's weights commitment {_h(a['actual'])} is not the registered {_h(a['expected'])} "
+        "(a proof for other weights)"
+    ),
+    "InvalidProof": lambda a: f"the verifier rejected the proof for model {_h(a['modelId'])} version {a['version']}",
+    "UpdateAlreadyPending": lambda a: f"model {_h(a['modelId'])} already has update v{a['version']} pending",
+    "NoPendingUpdate": lambda a: f"model {_h(a['modelId'])} has no pending update",
+    "ChallengeWindowOpen": lambda a: (
+        f"the challenge window of model {_h(a['modelId'])} is open until {_when(a['deadline'])}: finalize after it"
+    ),
+    "ChallengeWindowClosed": lambda a: (
+        f"the challenge window of model {_h(a['modelId'])} closed at {_when(a['deadline'])}"
+    ),
+    "ChallengeUnsupported": lambda a: (
+        f"the proposed version of model {_h(a['modelId'])} has no public inputs or outputs to challenge"
+    ),
+    "TestInputMismatch": lambda a: (
+        f"the proof's input commits to {_h(a['actual'])}, not the committed test input {_h(a['expected'])}"
+    ),
+    "OutputMatchesPrediction": lambda a: "challenge failed: the proof's output matches the proposer's prediction",
+    "NothingToRollBack": lambda a: f"model {_h(a['modelId'])} has no earlier accepted version to roll back to",
+    "NoDatasetRoot": lambda a: f"model {_h(a['modelId'])} has no dataset root",
+    "UnknownVersion": lambda a: f"model {_h(a['modelId'])} has no version {a['version']}",
+    "WindowTooLong": lambda a: f"a challenge window of {a['window']} s exceeds the 365-day maximum",
+    "ZeroAddress": lambda a: "the zero address is not allowed",
+    "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} lacks the registry role {_h(a['neededRole'])}",
+}
+
+
+def _friendly(e: ContractRevert) -> RegistryError:
+    fmt = _MESSAGES.get(e.error_name or "")
+    msg = e.message
+    if fmt is not None:
+        try:
+            msg = f"registry: {fmt(e.error_args)}"
+        except (KeyError, TypeError, ValueError):
+            pass
+    return RegistryError(msg, error_name=e.error_name, error_args=e.error_args, data=e.data)
+
+
+# The client
+
+
+def registry_source() -> Path:
+    """Path of ``ModelRegistry.sol``: ``$ZKML_CONTRACTS_DIR``, else the checkout's ``verifiers/``.
+
+    Raises:
+        ConfigError: not found.
+    """
+    env = os.environ.get(CONTRACTS_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[2] / "verifiers", Path.cwd() / "verifiers"]
+    for d in candidates:
+        if (d / REGISTRY_SOURCE).is_file():
+            return d / REGISTRY_SOURCE
+    raise ConfigError(f"{REGISTRY_SOURCE} not found (set {CONTRACTS_DIR_ENV} to the verifiers/ directory)")
+
+
+def compile_registry(*, evm_version: str = DEFAULT_EVM_VERSION, optimizer_runs: int = 200,
+                     cache_dir: str | os.PathLike[str] | None = None) -> CompiledContract:
+    """Compile ``ModelRegistry.sol`` (OpenZeppelin from node_modules).
+
+    Raises:
+        ToolError / SolcError / ConfigError: as :func:`zkml.evm.solc.compile_file`.
+    """
+    return compile_file(registry_source(), REGISTRY_CONTRACT, evm_version=evm_version,
+                        optimizer_runs=optimizer_runs, cache_dir=cache_dir)
+
+
+class Registry:
+    """A deployed ModelRegistry, bound to a chain and its signing account."""
+
+    def __init__(self, contract: Contract, deployment: Deployment | None = None):
+        self.contract: Final[Contract] = contract
+        """The bound contract."""
+        self.deployment: Final[Deployment | None] = deployment
+        """The creation, when this client deployed it."""
+
+    def __repr__(self) -> str:
+        return f"Registry({self.address} on chain {self.contract.chain.chain_id})"
+
+    @property
+    def address(self) -> str:
+        """Checksummed registry address."""
+        return self.contract.address
+
+    @property
+    def chain(self) -> Chain:
+        """The chain it lives on."""
+        return self.contract.chain
+
+    @classmethod
+    def deploy(
+        cls,
+        chain: Chain,
+        *,
+        challenge_window: int = DEFAULT_CHALLENGE_WINDOW,
+        admin: str | None = None,
+        compiled: CompiledContract | None = None,
+        evm_version: str = DEFAULT_EVM_VERSION,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Registry:
+        """Deploy a new registry; ``admin`` (default: the sender) gets the admin and emergency roles.
+
+        Raises:
+            ChainError / ContractRevert: the deployment failed.
+            ToolError / SolcError: compiling failed.
+        """
+        compiled = compiled or compile_registry(evm_version=evm_version, cache_dir=cache_dir)
+        owner = admin or chain.sender
+        if owner is None:
+            raise ChainError("deploying a registry needs a signing key")
+        try:
+            dep = chain.deploy(compiled, to_checksum_address(owner), int(challenge_window))
+        except ContractRevert as e:
+            raise _friendly(e) from None
+        return cls(chain.at(compiled, dep.address, REGISTRY_CONTRACT), dep)
+
+    @classmethod
+    def at(cls, chain: Chain, address: str, compiled: CompiledContract | None = None) -> Registry:
+        """Attach to a deployed registry.
+
+        Raises:
+            ChainError: no contract at ``address`` ("registry not deployed").
+        """
+        chain.require_code(address, "registry")
+        compiled = compiled or compile_registry()
+        return cls(chain.at(compiled, address, "registry"))
+
+    # Low-level
+
+    def _call(self, fn: str, *args: Any) -> Any:
+        try:
+            return self.contract.call(fn, *args)
+        except ContractRevert as e:
+            raise _friendly(e) from None
+
+    def _send(self, fn: str, *args: Any) -> TxReceipt:
+        try:
+            return self.contract.transact(fn, *args)
+        except ContractRevert as e:
+            raise _friendly(e) from None
+
+    def events(self, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:
+        """Registry events emitted by a transaction."""
+        return self.contract.events(receipt)
+
+    # Writes
+
+    def register(self, model_id: str | bytes, record: ModelRecord) -> TxReceipt:
+        """Register a model; the sender becomes its owner; version 1 is active at once.
+
+        Raises:
+            RegistryError: already registered, no verifier code, bad layout, ...
+        """
+        return self._send("register", to_model_id(model_id), record.as_tuple())
+
+    def propose_update(self, model_id: str | bytes, record: ModelRecord, test_input_commitment: bytes,
+                       predicted_output_commitment: bytes) -> tuple[int, int, TxReceipt]:
+        """Propose a new version; returns ``(version, deadline, receipt)``.
+
+        Raises:
+            RegistryError: not the owner, update already pending, bad record, ...
+        """
+        receipt = self._send("proposeUpdate", to_model_id(model_id), record.as_tuple(),
+                             to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment))
+        for name, args in self.events(receipt):
+            if name == "UpdateProposed":
+                return int(args["version"]), int(args["deadline"]), receipt
+        raise ChainError(f"proposeUpdate {receipt.tx_hash} emitted no UpdateProposed event")
+
+    def finalize(self, model_id: str | bytes) -> TxReceipt:
+        """Activate the pending update after its window (anyone may call).
+
+        Raises:
+            RegistryError: no pending update, or the window is still open.
+        """
+        return self._send("finalize", to_model_id(model_id))
+
+    def challenge(self, model_id: str | bytes, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> TxReceipt:
+        """Submit a fraud proof against the pending update; success rejects it.
+
+        Raises:
+            RegistryError: window closed, input not the committed test input,
+                output matches the prediction (unsuccessful challenge), invalid proof, ...
+        """
+        proof, instances = read_proof(proof_json)
+        return self._send("challenge", to_model_id(model_id), proof, instances)
+
+    def cancel_update(self, model_id: str | bytes) -> TxReceipt:
+        """Withdraw the pending update (owner or emergency role)."""
+        return self._send("cancelUpdate", to_model_id(model_id))
+
+    def transfer_ownership(self, model_id: str | bytes, new_owner: str) -> TxReceipt:
+        """Hand a model to ``new_owner`` (owner only)."""
+        return self._send("transferModelOwnership", to_model_id(model_id), to_checksum_address(new_owner))
+
+    def pause(self, model_id: str | bytes) -> TxReceipt:
+        """Emergency: make verification through this model revert."""
+        return self._send("pause", to_model_id(model_id))
+
+    def unpause(self, model_id: str | bytes) -> TxReceipt:
+        """Emergency: lift a pause."""
+        return self._send("unpause", to_model_id(model_id))
+
+    def rollback(self, model_id: str | bytes) -> TxReceipt:
+        """Emergency: revoke the active version, reactivate the previous accepted one."""
+        return self._send("rollback", to_model_id(model_id))
+
+    def set_challenge_window(self, seconds: int) -> TxReceipt:
+        """Admin: challenge window for future proposals."""
+        return self._send("setChallengeWindow", int(seconds))
+
+    def grant_emergency_role(self, account: str) -> TxReceipt:
+        """Admin: give ``account`` the emergency role."""
+        role = self._call("EMERGENCY_ROLE")
+        return self._send("grantRole", role, to_checksum_address(account))
+
+    # Verification
+
+    def verify(self, model_id: str | bytes, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> bool:
+        """Check a proof against the model's active version (``eth_call``, no gas spent).
+
+        Returns False when the verifier rejects the proof.
+
+        Raises:
+            RegistryError: unknown or paused model, or the proof does not fit
+                the model (instance count, weights commitment).
+            ProofError: malformed proof JSON.
+        """
+        proof, instances = read_proof(proof_json)
+        return bool(self._call("verify", to_model_id(model_id), proof, instances))
+
+    def verify_gas(self, model_id: str | bytes, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> int:
+        """Gas a ``verifyAndRecord`` transaction would use.
+
+        Raises:
+            RegistryError: it would revert (including an invalid proof).
+        """
+        proof, instances = read_proof(proof_json)
+        try:
+            return self.contract.estimate_gas("verifyAndRecord", to_model_id(model_id), proof, instances)
+        except ContractRevert as e:
+            raise _friendly(e) from None
+
+    def verify_and_record(self, model_id: str | bytes,
+                          proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> TxReceipt:
+        """Verify in a transaction that emits ``ProofVerified`` (the on-chain record).
+
+        Raises:
+            RegistryError: as :meth:`verify`, plus ``InvalidProof`` for a rejected proof.
+        """
+        proof, instances = read_proof(proof_json)
+        return self._send("verifyAndRecord", to_model_id(model_id), proof, instances)
+
+    def verify_dataset_member(self, model_id: str | bytes, proof: Sequence[bytes], leaf: bytes) -> bool:
+        """Whether ``leaf`` is in the active version's dataset Merkle tree.
+
+        Raises:
+            RegistryError: unknown model or no dataset root.
+        """
+        return bool(self._call("verifyDatasetMember", to_model_id(model_id), [to_bytes32(p) for p in proof],
+                               to_bytes32(leaf)))
+
+    # Reads
+
+    def model(self, model_id: str | bytes) -> ModelInfo:
+        """Current state of a model.
+
+        Raises:
+            RegistryError: unknown model.
+        """
+        mid = to_model_id(model_id)
+        owner, current, latest, paused, pending = self._call("getModel", mid)
+        p = None
+        if int(pending["version"]) != 0:
+            p = PendingUpdate(int(pending["version"]), int(pending["deadline"]),
+                              bytes(pending["testInputCommitment"]), bytes(pending["predictedOutputCommitment"]))
+        return ModelInfo(mid, str(owner), int(current), int(latest), bool(paused), p,
+                         self.record(mid, int(current)))
+
+    def record(self, model_id: str | bytes, version: int) -> ModelRecord:
+        """A stored version.
+
+        Raises:
+            RegistryError: unknown version.
+        """
+        return ModelRecord.from_abi(self._call("getRecord", to_model_id(model_id), int(version)))
+
+    def version_status(self, model_id: str | bytes, version: int) -> str:
+        """``none``, ``pending``, ``accepted``, ``rejected``, ``cancelled`` or ``revoked``."""
+        return VERSION_STATUS[int(self._call("versionStatus", to_model_id(model_id), int(version)))]
+
+    def history(self, model_id: str | bytes, from_block: int = 0) -> list[EventLog]:
+        """The model's audit trail, read from the registry's events (oldest first)."""
+        mid = to_model_id(model_id)
+        return self.contract.history(topics=["0x" + mid.hex()], from_block=from_block)
+
+
+# Measurements (for benches)
+
+
+@dataclass(frozen=True)
+class RegistryGasReport:
+    """Gas of the registry's life cycle for one model, measured on a fresh registry."""
+
+    registry_deployed_size: int
+    """Registry runtime code bytes."""
+    deploy_gas: int
+    """Registry deployment."""
+    register_gas: int
+    """``register``."""
+    verify_gas_estimate: int
+    """``eth_estimateGas`` of ``verifyAndRecord``."""
+    verify_and_record_gas: int
+    """Gas used by an actual ``verifyAndRecord``."""
+    direct_verify_gas: int
+    """Gas used by calling the verifier directly with the same proof."""
+    propose_gas: int
+    """``proposeUpdate`` (same record, with test commitments)."""
+    finalize_gas: int
+    """``finalize`` (window 0 on the measuring registry)."""
+
+    @property
+    def registry_overhead_gas(self) -> int:
+        """What routing through the registry adds to a direct verification."""
+        return self.verify_and_record_gas - self.direct_verify_gas
+
+    def to_json(self) -> dict[str, Any]:
+        """Flat dict for bench tables."""
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__},
+                "registry_overhead_gas": self.registry_overhead_gas}
+
+
+def measure_registry_gas(
+    chain: Chain,
+    record: ModelRecord,
+    proof_json: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    vka_words: Sequence[bytes] = (),
+    compiled: CompiledContract | None = None,
+    model_id: str = "zkml-gas-measurement",
+) -> RegistryGasReport:
+    """Deploy a fresh registry (challenge window 0) and measure a model's life cycle with a valid proof.
+
+    ``record`` must point at a deployed verifier that accepts ``proof_json``
+    (pass the reusable verifier's ``vka_words`` for the direct comparison).
+
+    Raises:
+        RegistryError: the registry refuses the record or the proof.
+        ChainError / InsufficientFunds: a transaction failed.
+    """
+    from zkml.evm.verifier import verify_calldata
+
+    compiled = compiled or compile_registry()
+    registry = Registry.deploy(chain, challenge_window=0, compiled=compiled)
+    assert registry.deployment is not None
+    reg = registry.register(model_id, record)
+    estimate = registry.verify_gas(model_id, proof_json)
+    recorded = registry.verify_and_record(model_id, proof_json)
+    proof, instances = read_proof(proof_json)
+    direct = chain.send_raw(record.verifier, verify_calldata(proof, instances, vka_words))
+    test_in, predicted = proposal_commitments(record.layout, proof_json)
+    _, _, proposed = registry.propose_update(model_id, record, test_in, predicted)
+    finalized = registry.finalize(model_id)
+    return RegistryGasReport(
+        registry_deployed_size=compiled.deployed_size,
+        deploy_gas=registry.deployment.gas_used,
+        register_gas=reg.gas_used,
+        verify_gas_estimate=estimate,
+        verify_and_record_gas=recorded.gas_used,
+        direct_verify_gas=direct.gas_used,
+        propose_gas=proposed.gas_used,
+        finalize_gas=finalized.gas_used,
+    )
+
