@@ -24,4 +24,14 @@ json.dump(d, open(sys.argv[2], "w"))
 PY
 if $ZKML verify "$OUT/tampered.json"; then echo "tampered bundle was accepted!" >&2; exit 1; else echo "(refused, as it must be)"; fi
 echo
-echo "demo done: bundle at $OUT/proof.json"
+echo "== 5. deploy the verifier on the embedded chain (anvil on 127.0.0.1) and register the model"
+$ZKML deploy circuits/digits_mlp.toml
+echo
+echo "== 6. verify the proof on chain through the registry, and record it (tx hash goes into the bundle)"
+$ZKML verify "$OUT/proof.json" --onchain --record
+echo
+echo "== 7. the model's on-chain record and audit trail"
+$ZKML registry show digits_mlp
+$ZKML chain down >/dev/null
+echo
+echo "demo done: bundle at $OUT/proof.json (chain state kept in .zkml/; \`zkml chain up\` resumes it)"

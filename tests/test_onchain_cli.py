@@ -1,0 +1,82 @@
+"""``zkml deploy`` / ``verify --onchain`` / ``registry show`` on the embedded chain (a real anvil)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from zkml.bundle import Bundle
+from zkml.circuit import Circuit
+from zkml.store import Store
+from zkml_cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def deployed(store: Store, mlp_circuit: Circuit) -> Iterator[dict[str, Any]]:
+    """The MLP circuit deployed and registered on the store's embedded chain (started by deploy)."""
+    r = runner.invoke(app, ["deploy", mlp_circuit.circuit_id, "--store", str(store.root), "--json"])
+    assert r.exit_code == 0, r.stderr
+    yield json.loads(r.stdout)
+    runner.invoke(app, ["chain", "down", "--store", str(store.root)])
+
+
+def _cli(store: Store, *args: str) -> Any:
+    return runner.invoke(app, [*args, "--store", str(store.root)])
+
+
+def test_deploy_records_chain_and_eip170(deployed: dict[str, Any], store: Store, mlp_circuit: Circuit) -> None:
+    assert deployed["chain_id"] == 31337 and deployed["model_id"] == "digits_mlp"
+    assert 0 < deployed["verifier"]["bytecode_bytes"] <= 24_576
+    assert deployed["registration"]["tx"].startswith("0x")
+    rec = json.loads((store.root / "chains" / "31337.json").read_text())
+    assert rec["models"]["digits_mlp"]["circuit_id"] == mlp_circuit.circuit_id
+    # A second deploy of the same circuit is idempotent
+    r = _cli(store, "deploy", mlp_circuit.circuit_id, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["verifier"]["address"] == deployed["verifier"]["address"]
+
+
+def test_verify_onchain_and_record(deployed: dict[str, Any], store: Store, mlp_bundle: Bundle, tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    mlp_bundle.save(path)
+    r = _cli(store, "verify", str(path), "--onchain", "--json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["valid"] and res["proofs"][0]["gas"] > 100_000 and not res["recorded"]
+    r = _cli(store, "verify", str(path), "--onchain", "--record")
+    assert r.exit_code == 0, r.stderr
+    receipt = Bundle.load(path).data["onchain"][-1]
+    assert receipt["chain_id"] == 31337 and receipt["proofs"][0]["tx"].startswith("0x")
+    assert receipt["verifier"] == deployed["verifier"]["address"]
+    r = _cli(store, "registry", "show", "digits_mlp", "--json")
+    assert r.exit_code == 0, r.stderr
+    events = [e["event"] for e in json.loads(r.stdout)["history"]]
+    assert events[0] == "ModelRegistered" and "ProofVerified" in events
+
+
+def test_tampered_bundle_refused_on_chain(deployed: dict[str, Any], store: Store, mlp_bundle: Bundle, tmp_path: Path) -> None:
+    d = copy.deepcopy(mlp_bundle.data)
+    col = d["proofs"][0]["instances"][0]
+    col[-1] = col[-2]
+    path = tmp_path / "bad.json"
+    Bundle(d).save(path)
+    r = _cli(store, "verify", str(path), "--onchain")
+    assert r.exit_code == 1 and "rejected" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dead_rpc_is_one_line(store: Store, mlp_bundle_file: Path) -> None:
+    r = _cli(store, "verify", str(mlp_bundle_file), "--onchain", "--rpc-url", "http://127.0.0.1:9")
+    assert r.exit_code == 2 and "cannot reach RPC" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_model_is_one_line(deployed: dict[str, Any], store: Store, mlp_bundle_file: Path) -> None:
+    r = _cli(store, "verify", str(mlp_bundle_file), "--onchain", "--model-id", "no-such-model")
+    assert r.exit_code == 2 and "error: registry: model 0x" in r.stderr and "is not registered" in r.stderr
+    assert "Traceback" not in r.stderr
