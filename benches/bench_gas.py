@@ -50,6 +50,7 @@ def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any,
     from zkml.evm.verifier import VerifierTooLarge, compile_verifier, deploy_verifier, generate_verifier, verify_onchain
     from zkml.inputs import load_samples
     from zkml.prove import prove
+    from zkml.quant import weights_commitment_bytes32
 
     model, shape = MODELS[name]
     t0 = time.perf_counter()
@@ -79,7 +80,7 @@ def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any,
     record = ModelRecord.for_deployment(
         dep, onnx_sha256=circuit.model_sha256, vk_digest=circuit.files["vk.key"],
         layout=InstanceLayout.from_settings(circuit.settings_path),
-        weights_commitment=(circuit.manifest.get("weights_commitment") or [None])[0],
+        weights_commitment=weights_commitment_bytes32(circuit.manifest.get("weights_commitment")),
     )
     model_id = f"{name}-{circuit.circuit_id}"
     registry.register(model_id, record)

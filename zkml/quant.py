@@ -36,3 +36,13 @@ def quantize(values: np.ndarray, scale: int) -> list[int]:
     """ezkl's input quantization: round half away from zero of v * 2^scale."""
     scaled = np.asarray(values, dtype=np.float64).reshape(-1) * float(1 << scale)
     return [int(x) for x in np.where(scaled >= 0, np.floor(scaled + 0.5), np.ceil(scaled - 0.5))]
+
+
+def felt_to_bytes32(felt: str) -> bytes:
+    """The field element as the EVM sees it: a big-endian uint256 (ezkl's hex is little-endian)."""
+    return int.from_bytes(bytes.fromhex(felt.removeprefix("0x")), "little").to_bytes(32, "big")
+
+
+def weights_commitment_bytes32(commitment: list[str] | None) -> bytes | None:
+    """A circuit's Poseidon weights commitment (one felt) as bytes32 for the registry; None when params are fixed."""
+    return felt_to_bytes32(commitment[0]) if commitment else None

@@ -28,6 +28,7 @@ from zkml.evm.chain import Chain, connect, load_private_key
 from zkml.evm.registry import InstanceLayout, ModelRecord, Registry, to_model_id
 from zkml.evm.solc import DEFAULT_EVM_VERSION
 from zkml.evm.verifier import VerifierDeployment, compile_verifier, deploy_verifier, generate_verifier
+from zkml.quant import weights_commitment_bytes32
 from zkml.store import Store
 from zkml.util import read_json, write_json_atomic
 
@@ -170,7 +171,7 @@ def deploy_circuit(
         onnx_sha256=circuit.model_sha256,
         vk_digest=circuit.files["vk.key"],
         layout=InstanceLayout.from_settings(circuit.settings_path),
-        weights_commitment=(circuit.manifest.get("weights_commitment") or [None])[0],
+        weights_commitment=weights_commitment_bytes32(circuit.manifest.get("weights_commitment")),
         dataset_root=dataset_root,
         metadata_uri=metadata_uri or f"zkml:circuit:{circuit.circuit_id}",
     )

@@ -1,0 +1,73 @@
+"""Hashed visibility through the whole core path, on a tiny model (Poseidon is costly)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkml.bundle import Bundle
+from zkml.calibrate import CircuitOptions
+from zkml.circuit import Circuit, compile_model
+from zkml.prove import prove
+from zkml.store import Store
+from zkml.verify import artifacts_from_store, verify_bundle
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.manual_seed(7)
+    m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
+    torch.onnx.export(m, (torch.zeros(1, 4),), str(path), opset_version=17, input_names=["input"], output_names=["out"],
+                      dynamic_axes={"input": {0: "batch_size"}, "out": {0: "batch_size"}}, dynamo=False)
+    return path
+
+
+CAL = np.random.default_rng(1).uniform(-1, 1, size=(16, 4)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def hashed_circuit(tiny_onnx: Path, store: Store) -> Circuit:
+    opts = CircuitOptions(input_visibility="hashed", param_visibility="hashed", output_visibility="public", min_agreement=0.9)
+    c, _ = compile_model(tiny_onnx, CAL, opts, store=store)
+    return c
+
+
+def _verify(d: dict, store: Store) -> tuple[bool, str | None]:
+    b = Bundle.parse(copy.deepcopy(d))
+    v = verify_bundle(b, artifacts_from_store(b, store))
+    return v.valid, v.reason
+
+
+def test_hashed_input_and_params(hashed_circuit: Circuit, store: Store) -> None:
+    wc = hashed_circuit.manifest["weights_commitment"]
+    assert isinstance(wc, list) and len(wc) == 1
+    b = prove(hashed_circuit, CAL[:1])
+    assert b.data["input"]["values"] is None  # a hashed input is not revealed by default
+    assert b.data["circuit"]["weights_commitment"] == wc
+    col = b.proofs[0].instances[0]
+    assert len(col) == 2 + 2  # input hash, params hash, then the two public outputs
+    assert col[1] == wc[0]
+    assert _verify(b.data, store)[0]
+
+
+def test_revealed_hashed_input_is_checked_against_its_commitment(hashed_circuit: Circuit, store: Store) -> None:
+    b = prove(hashed_circuit, CAL[1:2], reveal_input=True)
+    assert _verify(b.data, store)[0]
+    d = copy.deepcopy(b.data)
+    d["input"]["values"][0][0] += 0.25
+    valid, reason = _verify(d, store)
+    assert not valid and "preimage" in (reason or "")
+
+
+def test_other_weights_commitment_is_refused(hashed_circuit: Circuit, store: Store) -> None:
+    b = prove(hashed_circuit, CAL[2:3])
+    d = copy.deepcopy(b.data)
+    d["circuit"]["weights_commitment"] = [d["proofs"][0]["instances"][0][0]]
+    valid, reason = _verify(d, store)
+    assert not valid and "weights commitment" in (reason or "")
