@@ -71,3 +71,16 @@ def test_other_weights_commitment_is_refused(hashed_circuit: Circuit, store: Sto
     d["circuit"]["weights_commitment"] = [d["proofs"][0]["instances"][0][0]]
     valid, reason = _verify(d, store)
     assert not valid and "weights commitment" in (reason or "")
+
+
+def test_public_input_hashed_output(tiny_onnx: Path, store: Store) -> None:
+    """ezkl puts a hashed output after the raw public input; the bundle reveals its preimage."""
+    c, _ = compile_model(tiny_onnx, CAL, CircuitOptions(output_visibility="hashed", min_agreement=0.9), store=store)
+    b = prove(c, CAL[3:4])
+    col = b.proofs[0].instances[0]
+    assert len(col) == 4 + 1
+    assert _verify(b.data, store)[0]
+    d = copy.deepcopy(b.data)
+    d["outputs"]["values"][0][0] += 0.5
+    valid, reason = _verify(d, store)
+    assert not valid and "outputs differ" in (reason or "")

@@ -5,10 +5,11 @@ the decoded outputs (and the input when it is public), and one or more ezkl
 proofs with their public instances. ``zkml verify`` needs only the bundle and
 the circuit's public artifacts.
 
-Instance layout (ezkl 23): one column, the concatenation, in order, of
-- the Poseidon hashes of whatever is hashed: input, then params, then output;
+Instance layout (ezkl 23.0.5, measured): one column, the concatenation, in order, of
+- the input's Poseidon hash when the input is hashed;
+- the params' Poseidon hash when params are hashed;
 - every quantized input element when the input is public;
-- every quantized output element when the output is public.
+- the output: every quantized element when public, its Poseidon hash when hashed.
 Fixed and private parts add nothing.
 """
 

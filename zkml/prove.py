@@ -115,19 +115,19 @@ def _hash_part(processed: dict[str, Any] | None) -> list[str]:
 def expected_instances(witness: dict[str, Any], vis: dict[str, str]) -> list[str]:
     """The instance column a proof of this witness must carry (see bundle docstring).
 
-    ezkl puts the Poseidon hashes first (input, params, output), then the raw
-    public input elements, then the raw public output elements.
+    Measured on ezkl 23.0.5: the input's Poseidon hash and the params' hash
+    come first, then the raw public input, then the output (raw or its hash).
     """
     col: list[str] = []
     if vis["input"] == "hashed":
         col += _hash_part(witness.get("processed_inputs"))
     if vis["params"] == "hashed":
         col += _hash_part(witness.get("processed_params"))
-    if vis["output"] == "hashed":
-        col += _hash_part(witness.get("processed_outputs"))
     if vis["input"] == "public":
         col += [f for t in witness["inputs"] for f in t]
-    if vis["output"] == "public":
+    if vis["output"] == "hashed":
+        col += _hash_part(witness.get("processed_outputs"))
+    elif vis["output"] == "public":
         col += [f for t in witness["outputs"] for f in t]
     return col
 

@@ -165,14 +165,15 @@ def _expected_column(
         if art.weights_commitment is not None and list(art.weights_commitment) != list(claimed):
             raise _Fail("the bundle's weights commitment is not the circuit's")
         hashes += list(claimed)
-    # Output
+    # Output (after the raw input, whether raw or hashed)
+    out: list[str | None] = []
     if vis["output"] == "public":
-        raw += [None] * (B * sum(output_sizes(bundle)))  # decoded from the instances and compared by the caller
+        out += [None] * (B * sum(output_sizes(bundle)))  # decoded from the instances and compared by the caller
     elif vis["output"] == "hashed":
         if entry.output_felts is None:
             raise _Fail("outputs are hashed but the bundle does not reveal their preimage")
-        hashes += list(ezkl.poseidon_hash(entry.output_felts))
-    return hashes + raw
+        out += list(ezkl.poseidon_hash(entry.output_felts))
+    return hashes + raw + out
 
 
 def output_sizes(bundle: Bundle) -> list[int]:
