@@ -319,3 +319,13 @@ def test_ceremony_srs_by_path(tmp_path: Path, mlp_circuit: Circuit) -> None:
 def test_repo_layout() -> None:
     for d in ("zkml", "cli", "circuits", "verifiers", "models", "tests", "benches"):
         assert (REPO / d).is_dir(), d
+
+
+def test_batch_larger_than_calibration_set(tmp_path: Path, test_set: Any) -> None:
+    """A batch-4 circuit calibrated on 3 samples (not a whole batch) still builds and proves."""
+    st = Store(tmp_path / "store")
+    cal = load_samples(CALIBRATION, (64,))[:3]
+    c, _ = compile_model(MLP, cal, CircuitOptions(batch_size=4, min_agreement=0.6), store=st)
+    b = prove(c, test_set[0][:4])
+    v = verify_bundle(b, artifacts_from_store(b, st))
+    assert v.valid, v.reason and c.batch_size == 4

@@ -240,7 +240,8 @@ def calibrate(
     workdir.mkdir(parents=True, exist_ok=True)
     ref = float_outputs(onnx_path, info, samples, options.batch_size)
     cal_json = workdir / "calibration_input.json"
-    cal_json.write_text(json.dumps(to_ezkl_json(samples)))
+    # ezkl wants a whole number of batches: pad the last one by repeating its final sample
+    cal_json.write_text(json.dumps(to_ezkl_json(np.concatenate(batches(samples, options.batch_size)))))
     scales: Sequence[int] = options.scales or RESOURCE_SCALES
     if options.target == "accuracy":
         scales = sorted(scales, reverse=True)
