@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from zkml.errors import InputError
-from zkml_cli.common import JsonOpt, emit, run
+from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.onchain import KeyFileOpt
 
 
 def _commit() -> Any:
@@ -52,6 +53,13 @@ def commit_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Commitment file to write (default: DATA's name + .commitment.json).")
     ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option("--register", help="Record the root as this registered model's dataset root (model owner's key)."),
+    ] = None,
+    rpc_url: RpcOpt = None,
+    key_file: KeyFileOpt = None,
+    store: StoreOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Compute the dataset's Merkle root and write the commitment file (root, leaves, a proof per row)."""
@@ -75,6 +83,17 @@ def commit_cmd(
             f"rows        {c.n_rows} (row shape {list(c.row_shape)}, labels: {'yes' if c.has_labels else 'no'})\n"
             f"commitment  {dest}"
         )
+        if register is not None:
+            from zkml.evm.deploy import open_chain, record_dataset_root
+            from zkml.store import Store
+
+            st = Store(store)
+            chain = open_chain(st, rpc_url, key_file, progress=progress(json_mode))
+            summary["registry"] = reg = record_dataset_root(st, chain, register, c.root, progress=progress(json_mode))
+            human += (
+                f"\nregistry    {reg['registry']} on chain {reg['chain_id']}: dataset root of model '{register}' "
+                f"version {reg['version']} " + (f"recorded (tx {reg['tx']})" if reg["tx"] else "already recorded")
+            )
         emit(json_mode, summary, human)
 
     run(go)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from zkml_cli import chain, compare, core, data, gate, onchain, vrf
+from zkml_cli import audit, chain, compare, core, data, gate, onchain, vrf
 from zkml_cli.common import main_guard
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ onchain.register(app)
 app.add_typer(chain.app, name="chain")
 app.add_typer(data.app, name="data")
 app.add_typer(vrf.app, name="vrf")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

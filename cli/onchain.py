@@ -12,6 +12,8 @@ from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
 KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="File holding the deployer's private key (else $ZKML_PRIVATE_KEY; anvil's dev key on the embedded chain).")]
 ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Registry model id: a name or 0x-bytes32 (default: the ONNX file stem).")]
 EvmOpt = Annotated[str, typer.Option("--evm-version", help="solc evmVersion (e.g. paris for chains without PUSH0).")]
+SignOpt = Annotated[bool, typer.Option("--sign", help="Register with a record the owner signs (EIP-712): key from --sign-key-file, else $ZKML_PRIVATE_KEY. The signer becomes the owner; the transaction key only submits.")]
+SignKeyFileOpt = Annotated[Path | None, typer.Option("--sign-key-file", envvar="ZKML_SIGN_KEY_FILE", help="Owner's signing key: hex key or keystore JSON (password from $ZKML_KEY_PASSWORD). Implies --sign.")]
 
 registry_app = typer.Typer(name="registry", help="Read the on-chain ModelRegistry.", no_args_is_help=True, add_completion=False)
 
@@ -22,6 +24,8 @@ def deploy(
     model_id: ModelIdOpt = None,
     evm_version: EvmOpt = "cancun",
     dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Merkle root of the training/test data (zkml data commit).")] = None,
+    sign: SignOpt = False,
+    sign_key_file: SignKeyFileOpt = None,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
@@ -30,16 +34,18 @@ def deploy(
     """Generate, compile (solc-js), size-check, deploy and register a circuit's verifier."""
     from zkml.evm.deploy import deploy_circuit, open_chain
     from zkml.pipeline import resolve_circuit
+    from zkml.provenance import load_signing_key
     from zkml.store import Store
 
     report = progress(json_out)
 
     def go() -> Any:
+        sign_key = load_signing_key(sign_key_file) if sign or sign_key_file is not None else None
         st = Store(store)
         circuit, _ = resolve_circuit(target, st, progress=report)
         chain = open_chain(st, rpc_url, key_file, progress=report)
         return deploy_circuit(circuit, st, chain, model_id=model_id, reusable=reusable, evm_version=evm_version,
-                              dataset_root=dataset_root, progress=report)
+                              dataset_root=dataset_root, sign_key=sign_key, progress=report)
 
     r = run(go)
     v = r.verifier
@@ -48,6 +54,7 @@ def deploy(
         f"  verifier  {v['address']} ({'reusable' if v.get('reusable') else 'per-circuit'}, {v.get('bytecode_bytes', '?')} bytes of code"
         f" / EIP-170 limit 24576, deploy gas {v.get('deploy_gas', '?')})",
         f"  registry  {r.registry}",
+        f"  owner     {r.registration.get('owner', '?')}" + (" (signed record)" if r.registration.get("signed") else ""),
         f"  tx        {r.registration.get('tx')} (gas {r.registration.get('gas')})",
     ]))
 

@@ -16,13 +16,17 @@ import pytest
 from Crypto.Hash import keccak as _keccak
 from eth_account import Account
 from eth_keys import keys as eth_keys
+from eth_utils import to_checksum_address
 
 from zkml.errors import ConfigError, InputError
 from zkml.provenance import (
     EIP712_DOMAIN_TYPE,
+    INSTANCE_LAYOUT_TYPE,
     MODEL_RECORD_TYPE,
+    MODEL_UPDATE_TYPE,
     SECP256K1_N,
     ModelRecord,
+    ModelUpdate,
     SignatureError,
     SigningKey,
     domain_separator,
@@ -33,6 +37,7 @@ from zkml.provenance import (
     recover_signer,
     sign_record,
     typed_data,
+    update_typehash,
     verify_record,
 )
 
@@ -52,7 +57,11 @@ RECORD = ModelRecord(
     vk_digest=bytes.fromhex("44" * 32),
     dataset_root=bytes.fromhex("55" * 32),
     metadata_uri="ipfs://bafy-model-card",
+    verifier="0x" + "66" * 20,
+    vka="0x" + "77" * 20,
+    layout=(8, 1, 4, 0, 1, 5, 3),
 )
+UPDATE = ModelUpdate(RECORD, bytes.fromhex("88" * 32), bytes.fromhex("99" * 32))
 
 
 def k256(data: bytes) -> bytes:
@@ -73,25 +82,45 @@ def hand_domain_separator(chain_id: int, registry: str) -> bytes:
     )
 
 
+LAYOUT_TYPE = (
+    b"InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
+    b"uint32 outputOffset,uint32 outputLen)"
+)
+RECORD_TYPE = (
+    b"ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
+    b"bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+)
+
+
 def hand_struct_hash(r: ModelRecord) -> bytes:
-    typehash = k256(
-        b"ModelRecord(bytes32 modelId,uint64 version,bytes32 onnxSha256,bytes32 weightsCommitment,"
-        b"bytes32 vkDigest,bytes32 datasetRoot,string metadataURI)"
-    )
+    layout_hash = k256(k256(LAYOUT_TYPE) + b"".join(word(v) for v in r.layout))
     return k256(
-        typehash
+        k256(RECORD_TYPE + LAYOUT_TYPE)
         + r.model_id
         + word(r.version)
+        + word(bytes.fromhex(r.verifier[2:]))
+        + word(bytes.fromhex(r.vka[2:]))
         + r.onnx_sha256
         + r.weights_commitment
         + r.vk_digest
         + r.dataset_root
+        + layout_hash
         + k256(r.metadata_uri.encode("utf-8"))
     )
 
 
-def hand_digest(r: ModelRecord, chain_id: int, registry: str) -> bytes:
-    return k256(b"\x19\x01" + hand_domain_separator(chain_id, registry) + hand_struct_hash(r))
+def hand_update_hash(u: ModelUpdate) -> bytes:
+    typehash = k256(
+        b"ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)"
+        + LAYOUT_TYPE
+        + RECORD_TYPE
+    )
+    return k256(typehash + hand_struct_hash(u.record) + u.test_input_commitment + u.predicted_output_commitment)
+
+
+def hand_digest(r: ModelRecord | ModelUpdate, chain_id: int, registry: str) -> bytes:
+    struct_hash = hand_struct_hash(r) if isinstance(r, ModelRecord) else hand_update_hash(r)
+    return k256(b"\x19\x01" + hand_domain_separator(chain_id, registry) + struct_hash)
 
 
 # ---------------------------------------------------------------------------
@@ -101,8 +130,12 @@ def hand_digest(r: ModelRecord, chain_id: int, registry: str) -> bytes:
 
 def test_type_strings() -> None:
     assert EIP712_DOMAIN_TYPE == "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-    assert record_typehash() == k256(MODEL_RECORD_TYPE.encode())
+    assert record_typehash() == k256(MODEL_RECORD_TYPE.encode()) == k256(RECORD_TYPE + LAYOUT_TYPE)
+    assert INSTANCE_LAYOUT_TYPE.encode() == LAYOUT_TYPE
+    assert update_typehash() == k256(MODEL_UPDATE_TYPE.encode())
+    assert MODEL_UPDATE_TYPE.encode().endswith(LAYOUT_TYPE + RECORD_TYPE)  # referenced types sorted by name
     assert typed_data(RECORD, CHAIN, REGISTRY)["primaryType"] == "ModelRecord"
+    assert typed_data(UPDATE, CHAIN, REGISTRY)["primaryType"] == "ModelUpdate"
 
 
 @pytest.mark.parametrize(
@@ -113,11 +146,15 @@ def test_type_strings() -> None:
         (dataclasses.replace(RECORD, metadata_uri=""), 11155111, REGISTRY.lower()),
         (dataclasses.replace(RECORD, metadata_uri="https://example.org/ünïcode", version=2**64 - 1), CHAIN, REGISTRY),
         (ModelRecord(bytes(32), 0, bytes(32), bytes(32), bytes(32), bytes(32)), 2**255, REGISTRY),
+        (dataclasses.replace(RECORD, layout=(2**32 - 1,) * 7, vka="0x" + "00" * 20), CHAIN, REGISTRY),
+        (UPDATE, CHAIN, REGISTRY),
+        (ModelUpdate(dataclasses.replace(RECORD, metadata_uri=""), bytes(32), bytes(32)), 1, REGISTRY),
     ],
 )
-def test_digest_matches_hand_computation(record: ModelRecord, chain_id: int, registry: str) -> None:
+def test_digest_matches_hand_computation(record: ModelRecord | ModelUpdate, chain_id: int, registry: str) -> None:
     assert domain_separator(chain_id, registry) == hand_domain_separator(chain_id, registry)
-    assert record_struct_hash(record) == hand_struct_hash(record)
+    hand = hand_struct_hash(record) if isinstance(record, ModelRecord) else hand_update_hash(record)
+    assert record_struct_hash(record) == hand
     assert record_digest(record, chain_id, registry) == hand_digest(record, chain_id, registry)
 
 
@@ -156,6 +193,9 @@ CHANGES: list[tuple[str, dict[str, Any]]] = [
     ("dataset_root", {"dataset_root": bytes(32)}),
     ("metadata_uri", {"metadata_uri": "ipfs://bafy-model-card2"}),
     ("metadata_uri emptied", {"metadata_uri": ""}),
+    ("verifier", {"verifier": "0x" + "66" * 19 + "67"}),
+    ("vka", {"vka": "0x" + "00" * 20}),
+    ("layout", {"layout": (8, 1, 4, 0, 0, 5, 3)}),
 ]
 
 
@@ -164,6 +204,21 @@ def test_changed_field_refused(case: str, change: dict[str, Any]) -> None:
     sig = sign_record(RECORD, KEY_A, CHAIN, REGISTRY)
     assert verify_record(RECORD, sig, ADDR_A, CHAIN, REGISTRY)
     assert not verify_record(dataclasses.replace(RECORD, **change), sig, ADDR_A, CHAIN, REGISTRY)
+
+
+UPDATE_CHANGES: list[tuple[str, Any]] = [
+    ("record field", lambda u: dataclasses.replace(u, record=dataclasses.replace(u.record, version=4))),
+    ("test input", lambda u: dataclasses.replace(u, test_input_commitment=bytes(32))),
+    ("prediction", lambda u: dataclasses.replace(u, predicted_output_commitment=bytes(32))),
+    ("the bare record", lambda u: u.record),
+]
+
+
+@pytest.mark.parametrize(("case", "change"), UPDATE_CHANGES, ids=[c for c, _ in UPDATE_CHANGES])
+def test_changed_update_refused(case: str, change: Any) -> None:
+    sig = sign_record(UPDATE, KEY_A, CHAIN, REGISTRY)
+    assert verify_record(UPDATE, sig, ADDR_A, CHAIN, REGISTRY)
+    assert not verify_record(change(UPDATE), sig, ADDR_A, CHAIN, REGISTRY)
 
 
 @pytest.mark.parametrize(("chain_id", "registry"), [(1, REGISTRY), (CHAIN, "0x" + "00" * 19 + "01")])
@@ -262,6 +317,13 @@ def test_bad_domain_or_signer_raises(chain_id: Any, registry: Any, signer: Any) 
         {"version": True},
         {"version": 1.0},
         {"metadata_uri": b"ipfs://x"},
+        {"verifier": "0x1234"},
+        {"verifier": "0x" + "ab" * 19 + "aB"},  # mixed case, bad checksum
+        {"vka": None},
+        {"layout": (1, 2, 3)},
+        {"layout": (0, 0, 0, 0, 0, 0, 2**32)},
+        {"layout": (0, 0, 0, 0, 0, 0, -1)},
+        {"layout": (0, 0, 0, 0, 0, 0, True)},
     ],
 )
 def test_record_validation(change: dict[str, Any]) -> None:
@@ -273,6 +335,9 @@ def test_record_json_roundtrip() -> None:
     doc = RECORD.to_json()
     assert doc["modelId"] == "0x" + "11" * 32
     assert ModelRecord.from_json(json.loads(json.dumps(doc))) == RECORD
+    assert doc["layout"] == {"total": 8, "inputOffset": 1, "inputLen": 4, "weightsOffset": 0, "weightsLen": 1,
+                             "outputOffset": 5, "outputLen": 3}
+    assert dataclasses.replace(RECORD, verifier="0x" + "ab" * 20).verifier == to_checksum_address("0x" + "ab" * 20)
     del doc["vkDigest"]
     with pytest.raises(InputError, match="vkDigest"):
         ModelRecord.from_json(doc)

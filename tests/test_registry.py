@@ -383,6 +383,9 @@ LAYOUTS = [
     (("Private", "Fixed", "Public", 0), (3, 0, 0, 0, 0, 0, 3)),
     ((HASHED, "Fixed", "Public", 1), (4, 0, 1, 0, 0, 1, 3)),
     ((HASHED, HASHED, HASHED, 3), (3, 0, 1, 1, 1, 2, 1)),
+    # a hashed output follows the raw public input (measured on ezkl 23.0.5 proofs)
+    (("Public", "Fixed", HASHED, 1), (5, 0, 4, 0, 0, 4, 1)),
+    (("Public", HASHED, HASHED, 2), (6, 1, 4, 0, 1, 5, 1)),
 ]
 
 

@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @notice The per-circuit verifier ezkl renders (VK baked into the code).
@@ -39,11 +41,59 @@ interface IHalo2VerifierReusable {
 /// the *proposed* record, whose input slice commits to the test input and whose output slice does not
 /// match the prediction. That rejects the update. After the window anyone may finalize it.
 ///
+/// Signed records (EIP-712, domain name "zkml ModelRegistry", version "1", this chain and address).
+/// The model owner signs what the registry will store, so a relayer (anyone) may submit it and nobody
+/// can register or update a model in the owner's name with other digests, another verifier, another
+/// layout or another metadata URI:
+///   InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,
+///                  uint32 outputOffset,uint32 outputLen)
+///   ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,
+///               bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,
+///               string metadataURI)
+///   ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)
+/// (each type string followed by its referenced types, sorted by name, per EIP-712). The domain is
+/// computed here exactly as OpenZeppelin's EIP712 does (cached separator, rebuilt after a chain fork;
+/// ERC-5267 eip712Domain()): OZ 5.x's EIP712 imports Strings -> Bytes, which uses MCOPY and would stop
+/// the registry compiling for pre-Cancun targets (evmVersion paris). Signatures go through OZ's ECDSA
+/// (65 bytes, low s). `registerSigned`
+/// takes a ModelRecord signature for version 1; `proposeUpdateSigned` a ModelUpdate signature by the
+/// current owner for exactly the next version number. Version numbers are never reused (rejected and
+/// cancelled proposals keep theirs), so a signature can be used at most once. The unsigned `register`
+/// and `proposeUpdate` remain for owners who send their own transactions (msg.sender is the signer).
+///
+/// Dataset root. Part of the (signed) record. A version registered without one (zero) may get it
+/// later, once, from the model owner (`setDatasetRoot`); changing a set root is an update.
+/// `verifyDatasetRow` recomputes a row's leaf on chain (zkml.commit leaf encoding v1:
+/// keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes features, bytes label))))).
+///
 /// Emergency. EMERGENCY_ROLE may pause/unpause a model and roll it back to the previous accepted
 /// version. Every change emits an event: the event log is the audit trail.
-contract ModelRegistry is AccessControl {
+contract ModelRegistry is AccessControl, IERC5267 {
     bytes32 public constant EMERGENCY_ROLE = keccak256("EMERGENCY_ROLE");
     uint64 public constant MAX_CHALLENGE_WINDOW = 365 days;
+
+    // EIP-712 domain and type hashes (see the header; zkml/provenance.py builds the same strings)
+    string private constant EIP712_NAME = "zkml ModelRegistry";
+    string private constant EIP712_VERSION = "1";
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant LAYOUT_TYPEHASH = keccak256(
+        "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
+        "uint32 outputOffset,uint32 outputLen)"
+    );
+    bytes32 public constant RECORD_TYPEHASH = keccak256(
+        "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
+        "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+        "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
+        "uint32 outputOffset,uint32 outputLen)"
+    );
+    bytes32 public constant UPDATE_TYPEHASH = keccak256(
+        "ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)"
+        "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
+        "uint32 outputOffset,uint32 outputLen)"
+        "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
+        "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+    );
 
     struct InstanceLayout {
         uint32 total; // number of public instances a proof carries
@@ -91,6 +141,10 @@ contract ModelRegistry is AccessControl {
 
     uint64 public challengeWindow;
 
+    bytes32 private immutable _cachedDomainSeparator;
+    uint256 private immutable _cachedChainId;
+    address private immutable _cachedThis;
+
     mapping(bytes32 => Model) private _models;
     mapping(bytes32 => ModelRecord[]) private _versions; // _versions[id][v - 1]
     mapping(bytes32 => VersionStatus[]) private _status; // parallel to _versions
@@ -123,6 +177,10 @@ contract ModelRegistry is AccessControl {
     error UnknownVersion(bytes32 modelId, uint64 version);
     error WindowTooLong(uint64 window);
     error ZeroAddress();
+    error SignerNotOwner(bytes32 modelId, address signer, address owner);
+    error WrongVersion(bytes32 modelId, uint64 signed, uint64 next);
+    error ZeroDatasetRoot();
+    error DatasetRootAlreadySet(bytes32 modelId, uint64 version, bytes32 root);
 
     // Events: the audit trail
     event ModelRegistered(bytes32 indexed modelId, address indexed owner, uint64 version, ModelRecord record);
@@ -149,6 +207,11 @@ contract ModelRegistry is AccessControl {
     event ModelOwnershipTransferred(bytes32 indexed modelId, address indexed previousOwner, address indexed newOwner);
     event ChallengeWindowChanged(uint64 previous, uint64 current);
     event ProofVerified(bytes32 indexed modelId, uint64 indexed version, bytes32 instancesHash, address indexed caller);
+    /// The owner's EIP-712 signature under which `version` was registered or proposed (re-checkable off chain).
+    event RecordSigned(
+        bytes32 indexed modelId, uint64 indexed version, address indexed signer, bytes32 digest, bytes signature
+    );
+    event DatasetRootSet(bytes32 indexed modelId, uint64 indexed version, bytes32 root, address indexed by);
 
     constructor(address admin, uint64 window) {
         if (admin == address(0)) revert ZeroAddress();
@@ -157,6 +220,9 @@ contract ModelRegistry is AccessControl {
         _grantRole(EMERGENCY_ROLE, admin);
         challengeWindow = window;
         emit ChallengeWindowChanged(0, window);
+        _cachedChainId = block.chainid;
+        _cachedThis = address(this);
+        _cachedDomainSeparator = _buildDomainSeparator();
     }
 
     modifier onlyModelOwner(bytes32 modelId) {
@@ -175,16 +241,21 @@ contract ModelRegistry is AccessControl {
 
     /// @notice Register a new model; the caller becomes its owner and version 1 is active at once.
     function register(bytes32 modelId, ModelRecord calldata record) external returns (uint64) {
-        if (modelId == bytes32(0)) revert InvalidModelId();
-        if (_versions[modelId].length != 0) revert ModelAlreadyRegistered(modelId);
-        _validate(record);
-        _versions[modelId].push(record);
-        _status[modelId].push(VersionStatus.Accepted);
-        _accepted[modelId].push(1);
-        Model storage m = _models[modelId];
-        m.owner = msg.sender;
-        m.current = 1;
-        emit ModelRegistered(modelId, msg.sender, 1, record);
+        _register(modelId, record, msg.sender);
+        return 1;
+    }
+
+    /// @notice Register a new model under `owner`'s EIP-712 signature of the record (version 1).
+    /// Anyone may submit it; `owner` becomes the model's owner.
+    function registerSigned(bytes32 modelId, ModelRecord calldata record, address owner, bytes calldata signature)
+        external
+        returns (uint64)
+    {
+        if (owner == address(0)) revert ZeroAddress();
+        bytes32 digest = _hashTypedDataV4(_recordHash(modelId, 1, record));
+        _checkSigner(modelId, digest, signature, owner);
+        _register(modelId, record, owner);
+        emit RecordSigned(modelId, 1, owner, digest, signature);
         return 1;
     }
 
@@ -197,19 +268,47 @@ contract ModelRegistry is AccessControl {
         bytes32 testInputCommitment,
         bytes32 predictedOutputCommitment
     ) external onlyModelOwner(modelId) returns (uint64 version) {
-        Model storage m = _models[modelId];
-        if (m.pending.version != 0) revert UpdateAlreadyPending(modelId, m.pending.version);
-        _validate(record);
-        if (
-            record.layout.inputLen != 0 && record.layout.outputLen != 0
-                && (testInputCommitment == bytes32(0) || predictedOutputCommitment == bytes32(0))
-        ) revert MissingTestCommitment();
-        _versions[modelId].push(record);
-        _status[modelId].push(VersionStatus.Pending);
-        version = uint64(_versions[modelId].length);
-        uint64 deadline = uint64(block.timestamp) + challengeWindow;
-        m.pending = Pending(version, deadline, testInputCommitment, predictedOutputCommitment);
-        emit UpdateProposed(modelId, version, record, testInputCommitment, predictedOutputCommitment, deadline);
+        return _propose(modelId, record, testInputCommitment, predictedOutputCommitment);
+    }
+
+    /// @notice proposeUpdate() under the current owner's EIP-712 ModelUpdate signature; anyone may submit.
+    /// @param version the version number that was signed: must be the next one (latest + 1).
+    function proposeUpdateSigned(
+        bytes32 modelId,
+        uint64 version,
+        ModelRecord calldata record,
+        bytes32 testInputCommitment,
+        bytes32 predictedOutputCommitment,
+        bytes calldata signature
+    ) external known(modelId) returns (uint64) {
+        uint64 next = uint64(_versions[modelId].length) + 1;
+        if (version != next) revert WrongVersion(modelId, version, next);
+        address owner = _models[modelId].owner;
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    UPDATE_TYPEHASH,
+                    _recordHash(modelId, version, record),
+                    testInputCommitment,
+                    predictedOutputCommitment
+                )
+            )
+        );
+        _checkSigner(modelId, digest, signature, owner);
+        _propose(modelId, record, testInputCommitment, predictedOutputCommitment);
+        emit RecordSigned(modelId, version, owner, digest, signature);
+        return version;
+    }
+
+    /// @notice Record the training-data Merkle root of the active version, if it has none yet (owner only).
+    /// A root once set is changed only by an update (challenge window).
+    function setDatasetRoot(bytes32 modelId, bytes32 root) external onlyModelOwner(modelId) {
+        if (root == bytes32(0)) revert ZeroDatasetRoot();
+        uint64 version = _models[modelId].current;
+        ModelRecord storage record = _versions[modelId][version - 1];
+        if (record.datasetRoot != bytes32(0)) revert DatasetRootAlreadySet(modelId, version, record.datasetRoot);
+        record.datasetRoot = root;
+        emit DatasetRootSet(modelId, version, root, msg.sender);
     }
 
     /// @notice Activate the pending update once its challenge window has passed. Anyone may call.
@@ -326,7 +425,7 @@ contract ModelRegistry is AccessControl {
     /// @notice Whether `leaf` is in the active version's training-data Merkle tree
     /// (keccak256 leaves, sorted-pair hashing, as OpenZeppelin's MerkleProof).
     function verifyDatasetMember(bytes32 modelId, bytes32[] calldata proof, bytes32 leaf)
-        external
+        public
         view
         known(modelId)
         returns (bool)
@@ -334,6 +433,78 @@ contract ModelRegistry is AccessControl {
         bytes32 root = _versions[modelId][_models[modelId].current - 1].datasetRoot;
         if (root == bytes32(0)) revert NoDatasetRoot(modelId);
         return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    /// @notice Whether row `index` with these values is in the active version's dataset: the leaf is
+    /// recomputed here from the row (`features`: big-endian float64 values in C order; `label`: one
+    /// big-endian float64, or empty for an unlabelled dataset).
+    function verifyDatasetRow(
+        bytes32 modelId,
+        bytes32[] calldata proof,
+        uint256 index,
+        bytes calldata features,
+        bytes calldata label
+    ) external view returns (bool) {
+        return verifyDatasetMember(modelId, proof, datasetRowLeaf(index, features, label));
+    }
+
+    /// @notice The dataset leaf of one row (zkml.commit leaf encoding v1, OpenZeppelin StandardMerkleTree style).
+    function datasetRowLeaf(uint256 index, bytes calldata features, bytes calldata label)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(index, features, label))));
+    }
+
+    // EIP-712 digests (what the owner signs)
+
+    /// @notice The EIP-712 domain separator (name "zkml ModelRegistry", version "1", this chain and address).
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IERC5267
+    function eip712Domain()
+        external
+        view
+        returns (
+            bytes1 fields,
+            string memory name,
+            string memory version,
+            uint256 chainId,
+            address verifyingContract,
+            bytes32 salt,
+            uint256[] memory extensions
+        )
+    {
+        return (hex"0f", EIP712_NAME, EIP712_VERSION, block.chainid, address(this), bytes32(0), new uint256[](0));
+    }
+
+    /// @notice The digest an owner signs to register (`version` 1) `record` as `modelId`.
+    function hashRecord(bytes32 modelId, uint64 version, ModelRecord calldata record) external view returns (bytes32) {
+        return _hashTypedDataV4(_recordHash(modelId, version, record));
+    }
+
+    /// @notice The digest an owner signs to propose `record` as `version` of `modelId`.
+    function hashUpdate(
+        bytes32 modelId,
+        uint64 version,
+        ModelRecord calldata record,
+        bytes32 testInputCommitment,
+        bytes32 predictedOutputCommitment
+    ) external view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    UPDATE_TYPEHASH,
+                    _recordHash(modelId, version, record),
+                    testInputCommitment,
+                    predictedOutputCommitment
+                )
+            )
+        );
     }
 
     // Views
@@ -364,6 +535,94 @@ contract ModelRegistry is AccessControl {
     }
 
     // Internals
+
+    function _register(bytes32 modelId, ModelRecord calldata record, address owner) internal {
+        if (modelId == bytes32(0)) revert InvalidModelId();
+        if (_versions[modelId].length != 0) revert ModelAlreadyRegistered(modelId);
+        _validate(record);
+        _versions[modelId].push(record);
+        _status[modelId].push(VersionStatus.Accepted);
+        _accepted[modelId].push(1);
+        Model storage m = _models[modelId];
+        m.owner = owner;
+        m.current = 1;
+        emit ModelRegistered(modelId, owner, 1, record);
+    }
+
+    function _propose(
+        bytes32 modelId,
+        ModelRecord calldata record,
+        bytes32 testInputCommitment,
+        bytes32 predictedOutputCommitment
+    ) internal returns (uint64 version) {
+        Model storage m = _models[modelId];
+        if (m.pending.version != 0) revert UpdateAlreadyPending(modelId, m.pending.version);
+        _validate(record);
+        if (
+            record.layout.inputLen != 0 && record.layout.outputLen != 0
+                && (testInputCommitment == bytes32(0) || predictedOutputCommitment == bytes32(0))
+        ) revert MissingTestCommitment();
+        _versions[modelId].push(record);
+        _status[modelId].push(VersionStatus.Pending);
+        version = uint64(_versions[modelId].length);
+        uint64 deadline = uint64(block.timestamp) + challengeWindow;
+        m.pending = Pending(version, deadline, testInputCommitment, predictedOutputCommitment);
+        emit UpdateProposed(modelId, version, record, testInputCommitment, predictedOutputCommitment, deadline);
+    }
+
+    function _buildDomainSeparator() private view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                DOMAIN_TYPEHASH, keccak256(bytes(EIP712_NAME)), keccak256(bytes(EIP712_VERSION)), block.chainid,
+                address(this)
+            )
+        );
+    }
+
+    /// @dev As OpenZeppelin's EIP712._domainSeparatorV4: the cached separator unless the chain id changed.
+    function _domainSeparatorV4() internal view returns (bytes32) {
+        if (address(this) == _cachedThis && block.chainid == _cachedChainId) return _cachedDomainSeparator;
+        return _buildDomainSeparator();
+    }
+
+    /// @dev keccak256("\x19\x01" || domainSeparator || structHash), as OpenZeppelin's _hashTypedDataV4.
+    function _hashTypedDataV4(bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked(hex"1901", _domainSeparatorV4(), structHash));
+    }
+
+    /// @dev EIP-712 hashStruct(ModelRecord) of the record as `version` of `modelId`.
+    function _recordHash(bytes32 modelId, uint64 version, ModelRecord calldata record)
+        internal
+        pure
+        returns (bytes32)
+    {
+        InstanceLayout calldata l = record.layout;
+        bytes32 layoutHash = keccak256(
+            abi.encode(
+                LAYOUT_TYPEHASH, l.total, l.inputOffset, l.inputLen, l.weightsOffset, l.weightsLen, l.outputOffset,
+                l.outputLen
+            )
+        );
+        bytes memory head = abi.encode(RECORD_TYPEHASH, modelId, version, record.verifier, record.vka);
+        bytes memory tail = abi.encode(
+            record.onnxSha256,
+            record.weightsCommitment,
+            record.vkDigest,
+            record.datasetRoot,
+            layoutHash,
+            keccak256(bytes(record.metadataURI))
+        );
+        return keccak256(bytes.concat(head, tail));
+    }
+
+    /// @dev Reverts unless `signature` is `expected`'s (ECDSA, low s, 65 bytes) over `digest`.
+    function _checkSigner(bytes32 modelId, bytes32 digest, bytes calldata signature, address expected)
+        internal
+        pure
+    {
+        address signer = ECDSA.recoverCalldata(digest, signature);
+        if (signer != expected) revert SignerNotOwner(modelId, signer, expected);
+    }
 
     function _active(bytes32 modelId) internal view returns (ModelRecord storage record, uint64 version) {
         Model storage m = _models[modelId];

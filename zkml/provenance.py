@@ -1,13 +1,22 @@
 """Signed model records: the owner's EIP-712 signature over a model's identity.
 
-A model record binds a model id and version to the digests that define the
-model (ONNX file, weights commitment, verifying key, training-data root,
-metadata URI). The owner signs it with an Ethereum key as EIP-712 typed data,
-so the signature can be checked off chain (``verify_record``) and on chain by
-``verifiers/ModelRegistry.sol`` with OpenZeppelin's ``EIP712`` + ``ECDSA``.
+A model record binds a model id and version to everything the registry will
+store for it: the verifier contract (and the reusable verifier's VK artifact),
+the digests that define the model (ONNX file, weights commitment, verifying
+key, training-data root), the public-instance layout and the metadata URI. The
+owner signs it with an Ethereum key as EIP-712 typed data, so the signature can
+be checked off chain (``verify_record``) and on chain by
+``verifiers/ModelRegistry.sol`` (OpenZeppelin ``EIP712`` + ``ECDSA``), where
+``registerSigned`` / ``proposeUpdateSigned`` accept it from any submitter.
 
-Typed data (the spec the Solidity registry must reproduce)
-==========================================================
+Why the verifier, VK artifact and layout are signed: the digests alone say
+*which* model, but the registry routes proofs to ``verifier``; a front-runner
+who could pair the owner's signed digests with his own verifier (one that
+accepts anything) or with a layout that skips the weights-commitment check
+would own the model's name on chain.
+
+Typed data (the spec the Solidity registry reproduces)
+======================================================
 Domain (OpenZeppelin ``EIP712(name, version)``; no salt)::
 
     EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
@@ -16,16 +25,23 @@ Domain (OpenZeppelin ``EIP712(name, version)``; no salt)::
     chainId           = the chain's id
     verifyingContract = the registry's address
 
-Primary type (:data:`MODEL_RECORD_TYPE`)::
+Types (:data:`INSTANCE_LAYOUT_TYPE`, :data:`MODEL_RECORD_TYPE`, :data:`MODEL_UPDATE_TYPE`;
+per EIP-712 ``encodeType``, a type string is followed by the types it references,
+sorted by name)::
 
-    ModelRecord(bytes32 modelId,uint64 version,bytes32 onnxSha256,bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,string metadataURI)
+    InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,uint32 outputOffset,uint32 outputLen)
+    ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)InstanceLayout(...)
+    ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)InstanceLayout(...)ModelRecord(...)
 
 Hashes, with ``keccak256`` and Solidity's ``abi.encode``::
 
-    RECORD_TYPEHASH = keccak256(MODEL_RECORD_TYPE)
-    structHash      = keccak256(abi.encode(RECORD_TYPEHASH, modelId, version, onnxSha256,
-                                           weightsCommitment, vkDigest, datasetRoot,
+    layoutHash      = keccak256(abi.encode(LAYOUT_TYPEHASH, total, inputOffset, inputLen, weightsOffset,
+                                           weightsLen, outputOffset, outputLen))
+    recordHash      = keccak256(abi.encode(RECORD_TYPEHASH, modelId, version, verifier, vka, onnxSha256,
+                                           weightsCommitment, vkDigest, datasetRoot, layoutHash,
                                            keccak256(bytes(metadataURI))))
+    updateHash      = keccak256(abi.encode(UPDATE_TYPEHASH, recordHash, testInputCommitment,
+                                           predictedOutputCommitment))
     domainSeparator = keccak256(abi.encode(
                           keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
                           keccak256("zkml ModelRegistry"), keccak256("1"), chainId, verifyingContract))
@@ -37,13 +53,19 @@ with ``v`` in {27, 28}; like OpenZeppelin's ``ECDSA``, verification refuses
 ``s`` in the upper half of the curve order (malleable signatures).
 
 Field meanings: ``modelId`` is chosen by the owner (e.g. keccak256 of a model
-name); ``version`` increases with every update (the registry should require
-it to be the next one, which also prevents replaying an old record);
-``onnxSha256`` is :func:`zkml.commit.onnx_digest`; ``weightsCommitment`` is the
-circuit's weights commitment (ezkl's Poseidon hash of the parameters with
-``hashed`` visibility, or :func:`zkml.commit.weights_digest`);
+name); ``version`` is the version number the record will get: 1 for a
+registration, the registry's latest version + 1 for an update (the registry
+never reuses a number, so a signature is usable once); ``verifier`` is the
+verifier contract and ``vka`` the VK-artifact contract of a reusable verifier
+(the zero address otherwise); ``onnxSha256`` is :func:`zkml.commit.onnx_digest`;
+``weightsCommitment`` is the circuit's weights commitment (ezkl's Poseidon hash
+of the parameters with ``hashed`` visibility, or :func:`zkml.commit.weights_digest`);
 ``vkDigest`` is the sha256 of the verifying key; ``datasetRoot`` is the
-dataset Merkle root from :mod:`zkml.commit` (zero when not committed).
+dataset Merkle root from :mod:`zkml.commit` (zero when not committed);
+``layout`` says where inputs, weights commitment and outputs sit in a proof's
+public instances. A ``ModelUpdate`` adds the update's challenge commitments
+(``commit(test input)``, ``commit(predicted output)``), so a submitter cannot
+swap them.
 
 Keys
 ====
@@ -79,11 +101,39 @@ DOMAIN_VERSION: Final[str] = "1"
 EIP712_DOMAIN_TYPE: Final[str] = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 """The EIP-712 domain type string (OpenZeppelin ``EIP712``'s ``TYPE_HASH`` preimage)."""
 
-MODEL_RECORD_TYPE: Final[str] = (
-    "ModelRecord(bytes32 modelId,uint64 version,bytes32 onnxSha256,bytes32 weightsCommitment,"
-    "bytes32 vkDigest,bytes32 datasetRoot,string metadataURI)"
+INSTANCE_LAYOUT_TYPE: Final[str] = (
+    "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
+    "uint32 outputOffset,uint32 outputLen)"
 )
-"""The EIP-712 type string of a model record (``RECORD_TYPEHASH`` preimage)."""
+"""The EIP-712 type string of the instance layout (``LAYOUT_TYPEHASH`` preimage)."""
+
+MODEL_RECORD_TYPE: Final[str] = (
+    "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
+    "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+    + INSTANCE_LAYOUT_TYPE
+)
+"""The EIP-712 encoded type of a model record (``RECORD_TYPEHASH`` preimage)."""
+
+MODEL_UPDATE_TYPE: Final[str] = (
+    "ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)"
+    + INSTANCE_LAYOUT_TYPE
+    + MODEL_RECORD_TYPE.removesuffix(INSTANCE_LAYOUT_TYPE)
+)
+"""The EIP-712 encoded type of an update proposal (``UPDATE_TYPEHASH`` preimage)."""
+
+LAYOUT_FIELDS: Final[tuple[str, ...]] = (
+    "total",
+    "inputOffset",
+    "inputLen",
+    "weightsOffset",
+    "weightsLen",
+    "outputOffset",
+    "outputLen",
+)
+"""Field names of ``InstanceLayout``, in order (:attr:`ModelRecord.layout` is a tuple in this order)."""
+
+ZERO_ADDRESS: Final[str] = "0x" + "00" * 20
+"""The zero address (no VK artifact; an unbound verifier)."""
 
 PRIVATE_KEY_ENV: Final[str] = "ZKML_PRIVATE_KEY"
 """Environment variable holding a hex private key."""
@@ -94,21 +144,32 @@ KEY_PASSWORD_ENV: Final[str] = "ZKML_KEY_PASSWORD"
 SECP256K1_N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """Order of the secp256k1 group."""
 
+_DOMAIN_FIELDS: Final[list[dict[str, str]]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
 _TYPES: Final[dict[str, list[dict[str, str]]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": _DOMAIN_FIELDS,
+    "InstanceLayout": [{"name": name, "type": "uint32"} for name in LAYOUT_FIELDS],
     "ModelRecord": [
         {"name": "modelId", "type": "bytes32"},
         {"name": "version", "type": "uint64"},
+        {"name": "verifier", "type": "address"},
+        {"name": "vka", "type": "address"},
         {"name": "onnxSha256", "type": "bytes32"},
         {"name": "weightsCommitment", "type": "bytes32"},
         {"name": "vkDigest", "type": "bytes32"},
         {"name": "datasetRoot", "type": "bytes32"},
+        {"name": "layout", "type": "InstanceLayout"},
         {"name": "metadataURI", "type": "string"},
+    ],
+    "ModelUpdate": [
+        {"name": "record", "type": "ModelRecord"},
+        {"name": "testInputCommitment", "type": "bytes32"},
+        {"name": "predictedOutputCommitment", "type": "bytes32"},
     ],
 }
 
@@ -132,13 +193,13 @@ _BYTES32_FIELDS: Final[tuple[str, ...]] = (
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A model's identity as its owner signs it (EIP-712 ``ModelRecord``)."""
+    """A model version as its owner signs it (EIP-712 ``ModelRecord``): what the registry will store."""
 
     model_id: bytes
     """``modelId``: 32-byte id chosen by the owner (e.g. keccak256 of the model name)."""
 
     version: int
-    """``version``: uint64 version number; each update of a model increments it."""
+    """``version``: uint64 version number the record gets (1 to register; latest + 1 for an update)."""
 
     onnx_sha256: bytes
     """``onnxSha256``: sha256 of the ONNX file's bytes (32 bytes)."""
@@ -155,8 +216,17 @@ class ModelRecord:
     metadata_uri: str = ""
     """``metadataURI``: where to find the model card; signed as keccak256 of its UTF-8 bytes."""
 
+    verifier: str = ZERO_ADDRESS
+    """``verifier``: the verifier contract proofs are routed to (checksummed; the registry refuses zero)."""
+
+    vka: str = ZERO_ADDRESS
+    """``vka``: the reusable verifier's VK-artifact contract, or the zero address (checksummed)."""
+
+    layout: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
+    """``layout``: the 7 ``InstanceLayout`` uint32 fields, in :data:`LAYOUT_FIELDS` order."""
+
     def __post_init__(self) -> None:
-        """Raise :class:`InputError` for a field of the wrong type or size."""
+        """Raise :class:`InputError` for a field of the wrong type or size; checksum the addresses."""
         for name in _BYTES32_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, bytes) or len(value) != 32:
@@ -165,21 +235,38 @@ class ModelRecord:
             raise InputError(f"ModelRecord.version must be an integer in [0, 2**64), got {self.version!r}")
         if not isinstance(self.metadata_uri, str):
             raise InputError("ModelRecord.metadata_uri must be a string")
+        object.__setattr__(self, "verifier", checksum_address(self.verifier, "ModelRecord.verifier"))
+        object.__setattr__(self, "vka", checksum_address(self.vka, "ModelRecord.vka"))
+        layout = self.layout
+        if (
+            not isinstance(layout, (tuple, list))
+            or len(layout) != len(LAYOUT_FIELDS)
+            or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32 for v in layout)
+        ):
+            raise InputError(f"ModelRecord.layout must be {len(LAYOUT_FIELDS)} integers in [0, 2**32)")
+        object.__setattr__(self, "layout", tuple(layout))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
         """Parse the form written by :meth:`to_json` (hex bytes32, EIP-712 field names).
 
+        ``vka`` and ``metadataURI`` may be omitted (zero address, empty).
         Raises :class:`InputError` for missing keys or bad values.
         """
         try:
+            layout = data["layout"]
+            if not isinstance(layout, Mapping):
+                raise InputError("model record layout must be an object with the InstanceLayout fields")
             return cls(
                 model_id=to_bytes32(data["modelId"], "modelId"),
                 version=data["version"],
+                verifier=data["verifier"],
+                vka=data.get("vka", ZERO_ADDRESS),
                 onnx_sha256=to_bytes32(data["onnxSha256"], "onnxSha256"),
                 weights_commitment=to_bytes32(data["weightsCommitment"], "weightsCommitment"),
                 vk_digest=to_bytes32(data["vkDigest"], "vkDigest"),
                 dataset_root=to_bytes32(data["datasetRoot"], "datasetRoot"),
+                layout=tuple(layout[name] for name in LAYOUT_FIELDS),
                 metadata_uri=data.get("metadataURI", ""),
             )
         except KeyError as e:
@@ -190,10 +277,13 @@ class ModelRecord:
         return {
             "modelId": hex32(self.model_id),
             "version": self.version,
+            "verifier": self.verifier,
+            "vka": self.vka,
             "onnxSha256": hex32(self.onnx_sha256),
             "weightsCommitment": hex32(self.weights_commitment),
             "vkDigest": hex32(self.vk_digest),
             "datasetRoot": hex32(self.dataset_root),
+            "layout": dict(zip(LAYOUT_FIELDS, self.layout, strict=True)),
             "metadataURI": self.metadata_uri,
         }
 
@@ -202,12 +292,50 @@ class ModelRecord:
         return {
             "modelId": self.model_id,
             "version": self.version,
+            "verifier": self.verifier,
+            "vka": self.vka,
             "onnxSha256": self.onnx_sha256,
             "weightsCommitment": self.weights_commitment,
             "vkDigest": self.vk_digest,
             "datasetRoot": self.dataset_root,
+            "layout": dict(zip(LAYOUT_FIELDS, self.layout, strict=True)),
             "metadataURI": self.metadata_uri,
         }
+
+
+@dataclass(frozen=True)
+class ModelUpdate:
+    """An update proposal as the model owner signs it (EIP-712 ``ModelUpdate``)."""
+
+    record: ModelRecord
+    """The proposed version (``record.version`` = the registry's latest version + 1)."""
+
+    test_input_commitment: bytes
+    """``testInputCommitment``: commit(input slice) of the proposer's test input (32 bytes)."""
+
+    predicted_output_commitment: bytes
+    """``predictedOutputCommitment``: commit(output slice) the proposed model gives on it (32 bytes)."""
+
+    def __post_init__(self) -> None:
+        """Raise :class:`InputError` for a field of the wrong type or size."""
+        if not isinstance(self.record, ModelRecord):
+            raise InputError("ModelUpdate.record must be a ModelRecord")
+        for name in ("test_input_commitment", "predicted_output_commitment"):
+            value = getattr(self, name)
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise InputError(f"ModelUpdate.{name} must be 32 bytes")
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object, as eth_account takes it."""
+        return {
+            "record": self.record.message(),
+            "testInputCommitment": self.test_input_commitment,
+            "predictedOutputCommitment": self.predicted_output_commitment,
+        }
+
+
+Signable = ModelRecord | ModelUpdate
+"""What an owner signs: a record (registration) or an update proposal."""
 
 
 # ---------------------------------------------------------------------------
@@ -240,28 +368,47 @@ def _checked_domain(chain_id: int, registry_address: str) -> dict[str, Any]:
     }
 
 
-def typed_data(record: ModelRecord, chain_id: int, registry_address: str) -> dict[str, Any]:
+def typed_data(record: Signable, chain_id: int, registry_address: str) -> dict[str, Any]:
     """The full EIP-712 typed-data object (``types``, ``primaryType``, ``domain``, ``message``).
 
-    Hex-encode the bytes32 values to hand it to a wallet's
+    ``primaryType`` is ``ModelRecord`` or ``ModelUpdate`` after the type of
+    ``record``. Hex-encode the bytes32 values to hand it to a wallet's
     ``eth_signTypedData_v4``. Raises :class:`InputError` for a bad chain id
-    or address.
+    or address, or something that is neither a record nor an update.
     """
+    if isinstance(record, ModelRecord):
+        primary = "ModelRecord"
+        types = {k: _TYPES[k] for k in ("EIP712Domain", "ModelRecord", "InstanceLayout")}
+    elif isinstance(record, ModelUpdate):
+        primary = "ModelUpdate"
+        types = dict(_TYPES)
+    else:
+        raise InputError(f"can only sign a ModelRecord or ModelUpdate, not {type(record).__name__}")
     return {
-        "types": _TYPES,
-        "primaryType": "ModelRecord",
+        "types": types,
+        "primaryType": primary,
         "domain": _checked_domain(chain_id, registry_address),
         "message": record.message(),
     }
 
 
-def _signable(record: ModelRecord, chain_id: int, registry_address: str) -> SignableMessage:
+def _signable(record: Signable, chain_id: int, registry_address: str) -> SignableMessage:
     return encode_typed_data(full_message=typed_data(record, chain_id, registry_address))
+
+
+def layout_typehash() -> bytes:
+    """``keccak256(INSTANCE_LAYOUT_TYPE)``: the registry's ``LAYOUT_TYPEHASH``."""
+    return keccak(text=INSTANCE_LAYOUT_TYPE)
 
 
 def record_typehash() -> bytes:
     """``keccak256(MODEL_RECORD_TYPE)``: the registry's ``RECORD_TYPEHASH``."""
     return keccak(text=MODEL_RECORD_TYPE)
+
+
+def update_typehash() -> bytes:
+    """``keccak256(MODEL_UPDATE_TYPE)``: the registry's ``UPDATE_TYPEHASH``."""
+    return keccak(text=MODEL_UPDATE_TYPE)
 
 
 def domain_separator(chain_id: int, registry_address: str) -> bytes:
@@ -273,12 +420,12 @@ def domain_separator(chain_id: int, registry_address: str) -> bytes:
     return bytes(_signable(zero, chain_id, registry_address).header)
 
 
-def record_struct_hash(record: ModelRecord) -> bytes:
-    """EIP-712 ``hashStruct(record)`` (independent of the domain)."""
-    return bytes(_signable(record, 1, "0x" + "00" * 20).body)
+def record_struct_hash(record: Signable) -> bytes:
+    """EIP-712 ``hashStruct(record)`` of a record or update (independent of the domain)."""
+    return bytes(_signable(record, 1, ZERO_ADDRESS).body)
 
 
-def record_digest(record: ModelRecord, chain_id: int, registry_address: str) -> bytes:
+def record_digest(record: Signable, chain_id: int, registry_address: str) -> bytes:
     """The 32-byte EIP-712 digest that is signed: ``keccak256(0x1901 ‖ domainSeparator ‖ structHash)``.
 
     Equal to Solidity's ``_hashTypedDataV4(structHash)`` in the registry.
@@ -393,9 +540,9 @@ def _as_signing_key(private_key: SigningKey | bytes | str) -> SigningKey:
 
 
 def sign_record(
-    record: ModelRecord, private_key: SigningKey | bytes | str, chain_id: int, registry_address: str
+    record: Signable, private_key: SigningKey | bytes | str, chain_id: int, registry_address: str
 ) -> str:
-    """Sign ``record`` for the registry at ``registry_address`` on ``chain_id``.
+    """Sign ``record`` (a registration record or an update) for the registry at ``registry_address`` on ``chain_id``.
 
     Returns the 65-byte signature ``r ‖ s ‖ v`` (``v`` in {27, 28}, low ``s``)
     as ``0x`` hex, the form ``ECDSA.recover`` takes. Raises
@@ -423,7 +570,7 @@ def _parse_signature(signature: bytes | str) -> bytes:
     return raw
 
 
-def recover_signer(record: ModelRecord, signature: bytes | str, chain_id: int, registry_address: str) -> str:
+def recover_signer(record: Signable, signature: bytes | str, chain_id: int, registry_address: str) -> str:
     """The checksummed address that signed ``record`` for this registry and chain.
 
     Follows OpenZeppelin ``ECDSA.recover``: raises :class:`SignatureError`
@@ -447,7 +594,7 @@ def recover_signer(record: ModelRecord, signature: bytes | str, chain_id: int, r
 
 
 def verify_record(
-    record: ModelRecord,
+    record: Signable,
     signature: bytes | str,
     expected_signer: str,
     chain_id: int,

@@ -9,6 +9,11 @@ a recorded address is trusted only while code is still there.
 
 Without ``rpc_url`` the embedded chain is used: the store's detached anvil
 (``zkml chain up``), started on demand, with anvil's well-known dev key.
+
+With a signing key the registration carries the owner's EIP-712 signature of
+the record (``registerSigned``): the signer becomes the model's owner, and the
+transaction key only submits it. ``record_dataset_root`` records a dataset
+Merkle root for a registered model that has none (``zkml data commit --register``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from zkml.evm.chain import Chain, connect, load_private_key
 from zkml.evm.registry import InstanceLayout, ModelRecord, Registry, to_model_id
 from zkml.evm.solc import DEFAULT_EVM_VERSION
 from zkml.evm.verifier import VerifierDeployment, compile_verifier, deploy_verifier, generate_verifier
+from zkml.provenance import SigningKey
 from zkml.quant import weights_commitment_bytes32
 from zkml.store import Store
 from zkml.util import read_json, write_json_atomic
@@ -128,9 +134,13 @@ def deploy_circuit(
     evm_version: str = DEFAULT_EVM_VERSION,
     dataset_root: str | None = None,
     metadata_uri: str = "",
+    sign_key: SigningKey | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> DeployResult:
     """Generate, compile, deploy and register ``circuit``'s verifier.
+
+    With ``sign_key`` the model is registered under that key's EIP-712
+    signature of the record, and the key's address becomes the owner.
 
     Raises:
         VerifierTooLarge: over EIP-170 without ``reusable``.
@@ -186,13 +196,49 @@ def deploy_circuit(
             "updates go through the challenge window (`zkml registry propose`), or deploy under another --model-id"
         )
     else:
-        progress(f"registering model '{mid}' in the registry")
-        receipt = registry.register(mid, record)
+        if sign_key is not None:
+            progress(f"registering model '{mid}' with a record signed by {sign_key.address}")
+            receipt = registry.register_signed(mid, record, sign_key)
+            owner = sign_key.address
+        else:
+            progress(f"registering model '{mid}' in the registry")
+            receipt = registry.register(mid, record)
+            owner = chain.sender
         registration = {"model_id_hex": mid_hex, "circuit_id": circuit.circuit_id, "verifier": deployment.address,
-                        "tx": receipt.tx_hash, "gas": receipt.gas_used, "block": receipt.block}
+                        "owner": owner, "signed": sign_key is not None, "tx": receipt.tx_hash,
+                        "gas": receipt.gas_used, "block": receipt.block}
         rec["models"][mid] = registration
         save_records(store, chain, rec)
     return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address, registration)
+
+
+def record_dataset_root(store: Store, chain: Chain, model_id: str, root: bytes,
+                        progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Record ``root`` as the dataset root of ``model_id``'s active version in this store's registry.
+
+    Idempotent: a root already equal to ``root`` is left alone (no transaction).
+    The sender must be the model's owner.
+
+    Raises:
+        ChainError: no registry recorded for this chain in the store.
+        RegistryError: unknown model, not the owner, or another root already set.
+    """
+    registry = ensure_existing_registry(store, chain)
+    info = registry.model(model_id)
+    result: dict[str, Any] = {"chain_id": chain.chain_id, "registry": registry.address, "model_id": model_id,
+                              "model_id_hex": "0x" + info.model_id.hex(), "version": info.current_version,
+                              "dataset_root": "0x" + root.hex(), "tx": None, "gas": None}
+    if info.record.dataset_root == root:
+        progress(f"model '{model_id}' version {info.current_version} already has this dataset root")
+        return result
+    progress(f"recording the dataset root of model '{model_id}' version {info.current_version}")
+    receipt = registry.set_dataset_root(model_id, root)
+    result.update(tx=receipt.tx_hash, gas=receipt.gas_used, block=receipt.block)
+    rec = load_records(store, chain)
+    if model_id in rec["models"]:
+        rec["models"][model_id]["dataset_root"] = result["dataset_root"]
+        save_records(store, chain, rec)
+    return result
 
 
 def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:

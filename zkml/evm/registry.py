@@ -16,6 +16,14 @@ header for the rules; in short:
 * commitments are ``keccak256(abi.encodePacked(uint256[] slice))``
   (:func:`zkml.evm.chain.keccak_words`); a single-felt weights slice is
   compared as the value itself (ezkl's Poseidon hash of the params).
+* signed writes: the model owner signs the record (EIP-712, spec in
+  :mod:`zkml.provenance`) and anyone submits it (``register_signed``,
+  ``propose_update_signed``); the registry refuses a signature by another
+  key, over another record, or for a version number already used.
+* the dataset root is part of the (signed) record; a version registered
+  without one may get it later, once, from its owner (``set_dataset_root``).
+  ``verify_dataset_row`` has the registry recompute a row's leaf
+  (:mod:`zkml.commit` leaf encoding v1) and check it against that root.
 
 Every revert is re-raised as :class:`RegistryError` with a one-line message.
 """
@@ -29,9 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from eth_utils import keccak, to_checksum_address
 
-from zkml.errors import ChainError, ConfigError
+from zkml import provenance
+from zkml.errors import ChainError, ConfigError, InputError
 from zkml.evm.chain import Chain, Contract, ContractRevert, Deployment, EventLog, TxReceipt, keccak_words
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
 from zkml.evm.verifier import VerifierDeployment, read_proof
@@ -143,9 +153,10 @@ class InstanceLayout:
     def from_settings(cls, settings: str | os.PathLike[str] | Mapping[str, Any]) -> InstanceLayout:
         """Derive the layout from ezkl's ``settings.json``.
 
-        ezkl orders instances as: Poseidon hashes of hashed inputs (one per
-        input tensor), of hashed params (one), of hashed outputs (one per
-        output tensor); then raw public inputs; then raw public outputs.
+        ezkl 23.0.5 orders instances as (measured on real proofs): the
+        Poseidon hash of a hashed input (one per input tensor), the hash of
+        hashed params (one), the raw public inputs, then the outputs — raw
+        when public, their hash (one per output tensor) when hashed.
 
         Raises:
             ConfigError: unreadable settings, or params whose visibility does
@@ -189,14 +200,15 @@ class InstanceLayout:
         raw_out_shapes = shapes[n_in:] if vis_in == "public" else shapes
         raw_out = sum(size(sh) for sh in raw_out_shapes[:n_out]) if vis_out == "public" else 0
         total = h_in + h_par + h_out + raw_in + raw_out
+        # Measured on ezkl 23.0.5: [input hash][params hash][raw public input][output: raw or hash]
         if vis_in == "hashed":
             in_off, in_len = 0, h_in
         else:
-            in_off, in_len = h_in + h_par + h_out, raw_in
+            in_off, in_len = h_in + h_par, raw_in
         if vis_out == "hashed":
-            out_off, out_len = h_in + h_par, h_out
+            out_off, out_len = h_in + h_par + raw_in, h_out
         else:
-            out_off, out_len = h_in + h_par + h_out + raw_in, raw_out
+            out_off, out_len = h_in + h_par + raw_in, raw_out
         return cls(total, in_off, in_len, h_in if h_par else 0, h_par, out_off, out_len)
 
     def inputs(self, instances: Sequence[int]) -> list[int]:
@@ -291,6 +303,21 @@ class ModelRecord:
             metadata_uri=metadata_uri,
         )
 
+    def signable(self, model_id: str | bytes, version: int) -> provenance.ModelRecord:
+        """This record as ``version`` of ``model_id``, in the EIP-712 form its owner signs."""
+        return provenance.ModelRecord(
+            model_id=to_model_id(model_id),
+            version=int(version),
+            verifier=to_checksum_address(self.verifier),
+            vka=to_checksum_address(self.vka) if self.vka else provenance.ZERO_ADDRESS,
+            onnx_sha256=to_bytes32(self.onnx_sha256, "onnx sha256"),
+            weights_commitment=to_bytes32(self.weights_commitment, "weights commitment"),
+            vk_digest=to_bytes32(self.vk_digest, "vk digest"),
+            dataset_root=to_bytes32(self.dataset_root, "dataset root"),
+            layout=self.layout.as_tuple(),
+            metadata_uri=self.metadata_uri,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Machine-readable form."""
         return {
@@ -354,6 +381,23 @@ def proposal_commitments(layout: InstanceLayout, proof_json: str | os.PathLike[s
     return commit(layout.inputs(instances)), commit(layout.outputs(instances))
 
 
+def row_calldata(features: Any, label: float | None) -> tuple[bytes, bytes]:
+    """``(features, label)`` bytes of one dataset row as ``verifyDatasetRow`` takes them.
+
+    Leaf encoding v1 of :mod:`zkml.commit`: the row's values flattened in C
+    order as big-endian float64, and the label as one big-endian float64
+    (empty for an unlabelled dataset).
+
+    Raises:
+        InputError: NaN or infinite values.
+    """
+    values = np.asarray(features, dtype=np.float64)
+    if not np.isfinite(values).all() or (label is not None and not np.isfinite(label)):
+        raise InputError("a dataset row must not contain NaN or infinity")
+    label_bytes = b"" if label is None else np.asarray([label], dtype=">f8").tobytes()
+    return np.ascontiguousarray(values, dtype=">f8").tobytes(), label_bytes
+
+
 # Error messages
 
 
@@ -406,6 +450,22 @@ _MESSAGES: Final[dict[str, Any]] = {
     "UnknownVersion": lambda a: f"model {_h(a['modelId'])} has no version {a['version']}",
     "WindowTooLong": lambda a: f"a challenge window of {a['window']} s exceeds the 365-day maximum",
     "ZeroAddress": lambda a: "the zero address is not allowed",
+    "SignerNotOwner": lambda a: (
+        f"signature refused for model {_h(a['modelId'])}: it recovers to {a['signer']}, not the owner {a['owner']} "
+        "(signed by another key, or the record changed after signing)"
+    ),
+    "WrongVersion": lambda a: (
+        f"signature refused for model {_h(a['modelId'])}: it is for version {a['signed']} but the next version is "
+        f"{a['next']} (a replayed or stale signature)"
+    ),
+    "ZeroDatasetRoot": lambda a: "the dataset root must not be zero",
+    "DatasetRootAlreadySet": lambda a: (
+        f"model {_h(a['modelId'])} version {a['version']} already has dataset root {_h(a['root'])}; "
+        "a new root needs an update"
+    ),
+    "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
+    "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
+    "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
     "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} lacks the registry role {_h(a['neededRole'])}",
 }
 
@@ -419,6 +479,16 @@ def _friendly(e: ContractRevert) -> RegistryError:
         except (KeyError, TypeError, ValueError):
             pass
     return RegistryError(msg, error_name=e.error_name, error_args=e.error_args, data=e.data)
+
+
+def _signature_bytes(signature: bytes | str) -> bytes:
+    """Raw signature bytes from 0x hex or bytes (the contract checks length and form)."""
+    if isinstance(signature, bytes):
+        return signature
+    try:
+        return bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError:
+        raise InputError("the signature is not hex") from None
 
 
 # The client
@@ -552,6 +622,100 @@ class Registry:
                 return int(args["version"]), int(args["deadline"]), receipt
         raise ChainError(f"proposeUpdate {receipt.tx_hash} emitted no UpdateProposed event")
 
+    # Signed writes (EIP-712; the owner signs, anyone submits)
+
+    def sign_registration(self, model_id: str | bytes, record: ModelRecord,
+                          key: provenance.SigningKey | bytes | str) -> str:
+        """The owner's signature of ``record`` as version 1 of ``model_id`` on this registry and chain (0x hex).
+
+        Raises:
+            ConfigError: malformed key.
+        """
+        return provenance.sign_record(record.signable(model_id, 1), key, self.chain.chain_id, self.address)
+
+    def register_signed(
+        self,
+        model_id: str | bytes,
+        record: ModelRecord,
+        key: provenance.SigningKey | None = None,
+        *,
+        signature: bytes | str | None = None,
+        owner: str | None = None,
+    ) -> TxReceipt:
+        """Register a model under its owner's signature; the signer, not the sender, becomes the owner.
+
+        Pass the owner's ``key`` to sign here, or a ``signature`` made
+        elsewhere together with the ``owner`` address (a relayer needs no key
+        of the owner's).
+
+        Raises:
+            ConfigError: neither a key nor signature + owner given.
+            RegistryError: the signature is not the owner's over exactly this
+                record (``SignerNotOwner``), or the record is refused as in :meth:`register`.
+        """
+        if key is not None:
+            signature = self.sign_registration(model_id, record, key)
+            owner = key.address
+        if signature is None or owner is None:
+            raise ConfigError("register_signed needs the owner's key, or a signature and the owner's address")
+        return self._send("registerSigned", to_model_id(model_id), record.as_tuple(), to_checksum_address(owner),
+                          _signature_bytes(signature))
+
+    def sign_update(self, model_id: str | bytes, version: int, record: ModelRecord, test_input_commitment: bytes,
+                    predicted_output_commitment: bytes, key: provenance.SigningKey | bytes | str) -> str:
+        """The owner's signature of an update proposal (``record`` as ``version``, with its test commitments).
+
+        Raises:
+            ConfigError: malformed key.
+        """
+        update = provenance.ModelUpdate(record.signable(model_id, version), to_bytes32(test_input_commitment),
+                                        to_bytes32(predicted_output_commitment))
+        return provenance.sign_record(update, key, self.chain.chain_id, self.address)
+
+    def propose_update_signed(
+        self,
+        model_id: str | bytes,
+        record: ModelRecord,
+        test_input_commitment: bytes,
+        predicted_output_commitment: bytes,
+        key: provenance.SigningKey | None = None,
+        *,
+        version: int | None = None,
+        signature: bytes | str | None = None,
+    ) -> tuple[int, int, TxReceipt]:
+        """Propose an update under the current owner's signature; returns ``(version, deadline, receipt)``.
+
+        With ``key``, signs for the next version (or ``version``); otherwise
+        submits ``signature`` made for ``version``.
+
+        Raises:
+            ConfigError: neither a key nor signature + version given.
+            RegistryError: signature not the current owner's over exactly this
+                update (``SignerNotOwner``), ``version`` is not the next one
+                (``WrongVersion``: replayed or stale), or refused as in :meth:`propose_update`.
+        """
+        if key is not None:
+            version = version if version is not None else self.latest_version(model_id) + 1
+            signature = self.sign_update(model_id, version, record, test_input_commitment,
+                                         predicted_output_commitment, key)
+        if signature is None or version is None:
+            raise ConfigError("propose_update_signed needs the owner's key, or a signature and its version")
+        receipt = self._send("proposeUpdateSigned", to_model_id(model_id), int(version), record.as_tuple(),
+                             to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment),
+                             _signature_bytes(signature))
+        for name, args in self.events(receipt):
+            if name == "UpdateProposed":
+                return int(args["version"]), int(args["deadline"]), receipt
+        raise ChainError(f"proposeUpdateSigned {receipt.tx_hash} emitted no UpdateProposed event")
+
+    def set_dataset_root(self, model_id: str | bytes, root: bytes | str) -> TxReceipt:
+        """Record the dataset Merkle root of the active version, which must have none yet (owner only).
+
+        Raises:
+            RegistryError: not the owner, zero root, or a root is already set.
+        """
+        return self._send("setDatasetRoot", to_model_id(model_id), to_bytes32(root, "dataset root"))
+
     def finalize(self, model_id: str | bytes) -> TxReceipt:
         """Activate the pending update after its window (anyone may call).
 
@@ -645,7 +809,44 @@ class Registry:
         return bool(self._call("verifyDatasetMember", to_model_id(model_id), [to_bytes32(p) for p in proof],
                                to_bytes32(leaf)))
 
+    def verify_dataset_row(self, model_id: str | bytes, index: int, features: Any, label: float | None,
+                           proof: Sequence[bytes]) -> bool:
+        """Whether row ``index`` with these values (and label) is in the active version's dataset.
+
+        The registry recomputes the leaf from the row itself (leaf encoding v1).
+
+        Raises:
+            RegistryError: unknown model or no dataset root.
+            InputError: NaN or infinite values.
+        """
+        feature_bytes, label_bytes = row_calldata(features, label)
+        return bool(self._call("verifyDatasetRow", to_model_id(model_id), [to_bytes32(p) for p in proof],
+                               int(index), feature_bytes, label_bytes))
+
     # Reads
+
+    def latest_version(self, model_id: str | bytes) -> int:
+        """Highest version number used by ``model_id`` (0: not registered)."""
+        try:
+            return self.model(model_id).latest_version
+        except RegistryError as e:
+            if e.error_name == "UnknownModel":
+                return 0
+            raise
+
+    def domain_separator(self) -> bytes:
+        """The registry's EIP-712 domain separator, as the contract computes it."""
+        return bytes(self._call("DOMAIN_SEPARATOR"))
+
+    def onchain_record_digest(self, model_id: str | bytes, version: int, record: ModelRecord) -> bytes:
+        """The EIP-712 digest of ``record`` as ``version`` of ``model_id``, computed by the contract."""
+        return bytes(self._call("hashRecord", to_model_id(model_id), int(version), record.as_tuple()))
+
+    def onchain_update_digest(self, model_id: str | bytes, version: int, record: ModelRecord,
+                              test_input_commitment: bytes, predicted_output_commitment: bytes) -> bytes:
+        """The EIP-712 digest of an update proposal, computed by the contract."""
+        return bytes(self._call("hashUpdate", to_model_id(model_id), int(version), record.as_tuple(),
+                                to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment)))
 
     def model(self, model_id: str | bytes) -> ModelInfo:
         """Current state of a model.
@@ -693,6 +894,8 @@ class RegistryGasReport:
     """Registry deployment."""
     register_gas: int
     """``register``."""
+    register_signed_gas: int
+    """``registerSigned`` of the same record (EIP-712 digest + ecrecover + the RecordSigned event)."""
     verify_gas_estimate: int
     """``eth_estimateGas`` of ``verifyAndRecord``."""
     verify_and_record_gas: int
@@ -735,10 +938,14 @@ def measure_registry_gas(
     """
     from zkml.evm.verifier import verify_calldata
 
+    import secrets
+
     compiled = compiled or compile_registry()
     registry = Registry.deploy(chain, challenge_window=0, compiled=compiled)
     assert registry.deployment is not None
     reg = registry.register(model_id, record)
+    owner = provenance.SigningKey.from_secret(secrets.token_bytes(32), "throwaway measurement key")
+    signed = registry.register_signed(f"{model_id}-signed", record, owner)
     estimate = registry.verify_gas(model_id, proof_json)
     recorded = registry.verify_and_record(model_id, proof_json)
     proof, instances = read_proof(proof_json)
@@ -750,6 +957,7 @@ def measure_registry_gas(
         registry_deployed_size=compiled.deployed_size,
         deploy_gas=registry.deployment.gas_used,
         register_gas=reg.gas_used,
+        register_signed_gas=signed.gas_used,
         verify_gas_estimate=estimate,
         verify_and_record_gas=recorded.gas_used,
         direct_verify_gas=direct.gas_used,

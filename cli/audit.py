@@ -1,0 +1,340 @@
+"""``zkml audit``: challenge a registered model on VRF-sampled committed rows, answer, and check the answer.
+
+    zkml audit challenge --model digits_mlp --commitment test.commitment.json --k 8 --vrf-key auditor.key --onchain
+    zkml audit respond challenge.json --data models/digits_test.npz            # the model owner
+    zkml audit check response.json --min-accuracy 0.75 --onchain               # the auditor
+
+Exit codes: 0 success / audit passed; 1 audit failed (the report says which
+check); 2 bad input (one line on stderr). The auditor's VRF secret key comes
+from ``--vrf-key FILE`` (``zkml vrf keygen --suite secp256k1 --out FILE``) or
+``$ZKML_VRF_SK`` and is never printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, fail, progress, run
+
+app = typer.Typer(
+    name="audit",
+    help="Audit protocol: VRF-sampled committed rows, proven by the model owner, checked by the auditor.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+OnchainOpt = Annotated[bool, typer.Option("--onchain", help="Use the chain: registry record, block hash, VRFVerifier.")]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option("--registry", envvar="ZKML_REGISTRY", help="ModelRegistry address (default: the one `zkml deploy` recorded)."),
+]
+VrfVerifierOpt = Annotated[
+    str | None,
+    typer.Option("--vrf-verifier", envvar="ZKML_VRF_VERIFIER", help="VRFVerifier address (default: the store's, deployed once)."),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--key-file", help="Ethereum private key file for transactions (else $ZKML_PRIVATE_KEY; anvil's dev key on the embedded chain)."),
+]
+LedgerOpt = Annotated[
+    Path | None, typer.Option("--ledger", help="The auditor's ledger of issued challenges (default: <store>/audit/ledger.json).")
+]
+CircuitOpt = Annotated[
+    str | None, typer.Option("--circuit", help="The audited circuit: a circuit id or folder, a circuits/*.toml recipe or an .onnx.")
+]
+
+
+def _store(store: Path | None) -> Any:
+    from zkml.store import Store
+
+    return Store(store)
+
+
+def _ledger(ledger: Path | None, st: Any) -> Any:
+    from zkml.audit import Ledger, default_ledger_path
+
+    return Ledger(ledger if ledger is not None else default_ledger_path(st.root))
+
+
+def _hex32(value: str, flag: str) -> bytes:
+    from zkml.commit import to_bytes32
+
+    return to_bytes32(value, flag)
+
+
+def _sha256(value: str, flag: str) -> str:
+    from zkml.errors import InputError
+
+    text = value.strip().lower().removeprefix("0x")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InputError(f"{flag} must be a sha256 digest (64 hex digits)")
+    return text
+
+
+@app.command("challenge")
+def challenge_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model id: the registry name (e.g. digits_mlp) or a 0x bytes32 id.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Rows the owner must prove.")],
+    dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Committed Merkle root (0x…); on chain it must be the registered one.")] = None,
+    commitment: Annotated[Path | None, typer.Option("--commitment", help="Commitment file from `zkml data commit` (gives the root and the row count N).")] = None,
+    rows: Annotated[int | None, typer.Option("--rows", help="Row count N under the root (when no --commitment is given).")] = None,
+    vrf_key: Annotated[Path | None, typer.Option("--vrf-key", help="The auditor's VRF key file (else $ZKML_VRF_SK).")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="ECVRF suite (default: the key file's, else secp256k1, the one verified on chain).")] = None,
+    circuit: CircuitOpt = None,
+    model_digest: Annotated[str | None, typer.Option("--model-digest", help="sha256 of the audited ONNX (local audit).")] = None,
+    block_hash: Annotated[str | None, typer.Option("--block-hash", help="Local audit: a block hash you name (unpredictability then rests on you).")] = None,
+    block_number: Annotated[int | None, typer.Option("--block-number", help="That block's number (on chain: default the latest).")] = None,
+    chain_id: Annotated[int, typer.Option("--chain-id", help="Local audit: the chain of --block-hash (0: none).")] = 0,
+    nonce: Annotated[str | None, typer.Option("--nonce", help="32-byte hex nonce (default: fresh random).")] = None,
+    onchain: OnchainOpt = False,
+    post: Annotated[bool, typer.Option("--post/--no-post", help="With --onchain: post the challenge as a VRFVerifier.verify transaction.")] = True,
+    wait: Annotated[float, typer.Option("--wait", help="With --onchain: seconds to wait for a block after the model's activation.")] = 0.0,
+    registry: RegistryOpt = None,
+    vrf_verifier: VrfVerifierOpt = None,
+    key_file: KeyFileOpt = None,
+    rpc_url: RpcOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Challenge file to write.")] = Path("challenge.json"),
+    ledger: LedgerOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Draw k rows of the committed dataset with the auditor's VRF and write the challenge file."""
+    from zkml import audit
+    from zkml.commit import hex32, read_commitment
+    from zkml.errors import ConfigError, InputError
+
+    report = progress(json_out)
+
+    def go() -> tuple[Any, list[str]]:
+        st = _store(store)
+        # Inputs validation: the dataset (root and N)
+        root = _hex32(dataset_root, "--dataset-root") if dataset_root is not None else None
+        n_rows = rows
+        if commitment is not None:
+            c = read_commitment(commitment).commitment
+            if root is not None and root != c.root:
+                raise InputError(f"--dataset-root {hex32(root)} is not the root of {commitment} ({c.root_hex})")
+            if rows is not None and rows != c.n_rows:
+                raise InputError(f"--rows {rows} but {commitment} has {c.n_rows} rows")
+            if not c.has_labels:
+                raise InputError(f"{commitment}: the dataset has no labels; an audit needs committed labels")
+            root, n_rows = c.root, c.n_rows
+        if n_rows is None:
+            raise InputError("the row count N is unknown: pass --commitment FILE (from `zkml data commit`) or --rows N")
+        sk, s = audit.load_vrf_key(vrf_key, suite)
+        model_id = audit.parse_model_id(model)
+        nonce_bytes = _hex32(nonce, "--nonce") if nonce is not None else None
+        circ = None
+        if circuit is not None:
+            from zkml.pipeline import resolve_circuit
+
+            circ, _ = resolve_circuit(circuit, st, progress=report)
+        if onchain:
+            if block_hash is not None:
+                raise ConfigError("--block-hash is for local audits; with --onchain the block is read from the chain")
+            oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
+                                    vrf_verifier=vrf_verifier, progress=report)
+            ch, _ = audit.issue_onchain_challenge(
+                oc, sk=sk, suite=s, model_id=model_id, k=k, n_rows=n_rows, dataset_root=root,
+                block_number=block_number, circuit=circ, nonce=nonce_bytes, post=post, wait=wait, progress=report,
+            )
+        else:
+            if root is None:
+                raise InputError("no dataset root: pass --dataset-root or --commitment (or --onchain to read the registry)")
+            if block_hash is None:
+                raise InputError("no block hash: pass --onchain (read from the registry's chain) or --block-hash for a local audit")
+            onnx_sha = _sha256(model_digest, "--model-digest") if model_digest is not None else None
+            vk_sha = None
+            if circ is not None:
+                if onnx_sha is not None and onnx_sha != circ.model_sha256:
+                    raise ConfigError(f"--model-digest is not the model of --circuit {circuit} ({circ.model_sha256[:16]}…)")
+                onnx_sha, vk_sha = circ.model_sha256, circ.files["vk.key"]
+            if onnx_sha is None:
+                raise InputError("which model is audited? pass --circuit (the audited circuit) or --model-digest (its ONNX sha256)")
+            block = audit.BlockRef(chain_id, block_number or 0, _hex32(block_hash, "--block-hash"), "auditor")
+            ch = audit.issue_challenge(
+                sk=sk, suite=s, model_id=model_id, dataset_root=root, n_rows=n_rows, k=k,
+                model=audit.ExpectedModel(onnx_sha, vk_sha, circ.circuit_id if circ is not None else None),
+                block=block, nonce=nonce_bytes,
+            )
+        ch.save(out)
+        superseded = _ledger(ledger, st).record_issued(ch, str(out))
+        return ch, superseded
+
+    ch, superseded = run(go)
+    f = ch.fields
+    data = {**ch.to_json(), "file": str(out), "superseded": superseded}
+    lines = [
+        f"challenge {ch.digest[:16]}… -> {out}",
+        f"  model     {hex32(f.model_id)} (version {f.model_version})",
+        f"  dataset   root {hex32(f.dataset_root)}, N = {f.n_rows}",
+        f"  block     {f.block_number} {hex32(f.block_hash)} on chain {f.chain_id} ({ch.block_source})",
+        f"  VRF       {ch.suite} pk {ch.pk.hex()}, beta {ch.beta.hex()}",
+        f"  sample    k = {ch.k}: rows {list(ch.indices)}",
+    ]
+    if ch.posted:
+        lines.append(f"  posted    tx {ch.posted['tx_hash']} (VRFVerifier {ch.posted['vrf_verifier']}, gas {ch.posted['gas_used']:,})")
+    if superseded:
+        lines.append(f"  supersedes {len(superseded)} earlier challenge(s) of this model and dataset")
+    lines += [f"NOTE: {n}" for n in ch.notes]
+    emit(json_out, data, "\n".join(lines))
+
+
+@app.command("respond")
+def respond_cmd(
+    challenge: Annotated[Path, typer.Argument(help="The challenge file the auditor sent.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The committed dataset (.npz or .json with rows and labels).")],
+    circuit: CircuitOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Response file to write.")] = Path("response.json"),
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a proof is abandoned.")] = 600.0,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prove the challenged rows (batched) with Merkle inclusion proofs and write the response file."""
+    from zkml import audit
+    from zkml.errors import ConfigError
+
+    report = progress(json_out)
+
+    def go() -> Any:
+        from zkml.circuit import open_circuit
+        from zkml.pipeline import resolve_circuit
+
+        st = _store(store)
+        ch = audit.Challenge.load(challenge)
+        if circuit is not None:
+            circ, _ = resolve_circuit(circuit, st, progress=report)
+        elif ch.model.circuit_id and st.circuit_dir(ch.model.circuit_id).is_dir():
+            circ = open_circuit(st.circuit_dir(ch.model.circuit_id), st)
+        else:
+            try:
+                art_folder = _folder_with_vk(st, ch.model.vk_sha256)
+            except ConfigError:
+                raise ConfigError("pass --circuit: the challenged circuit is not in this store") from None
+            circ = open_circuit(art_folder, st)
+        r = audit.respond(ch, data, circ, timeout=timeout, progress=report)
+        r.save(out)
+        return r
+
+    r = run(go)
+    b = r.bundle
+    data_out = {"response": str(out), "challenge_digest": r.challenge_digest, "rows": [x.index for x in r.rows],
+                "circuit_id": b.circuit_id, "proofs": len(b.proofs), "batch_size": b.data["circuit"]["batch_size"],
+                "timings": dict(r.timings)}
+    emit(json_out, data_out,
+         f"proved rows {[x.index for x in r.rows]} in {len(b.proofs)} proof(s) (circuit {b.circuit_id}, batch "
+         f"{b.data['circuit']['batch_size']}) -> {out}\n  prove {r.timings['prove_seconds']:.1f}s, "
+         f"total {r.timings['total_seconds']:.1f}s; answers challenge {r.challenge_digest[:16]}…")
+
+
+def _folder_with_vk(st: Any, vk_sha256: str | None) -> Path:
+    """The store's circuit folder whose manifest names this vk digest."""
+    import json
+
+    from zkml.errors import ConfigError
+
+    if vk_sha256 and st.circuits.is_dir():
+        for d in sorted(st.circuits.iterdir()):
+            m = d / "manifest.json"
+            if d.is_dir() and m.is_file():
+                try:
+                    if json.loads(m.read_bytes()).get("files", {}).get("vk.key") == vk_sha256:
+                        return d
+                except (OSError, ValueError):
+                    continue
+    raise ConfigError("no circuit with the challenged vk in this store")
+
+
+@app.command("check")
+def check_cmd(
+    response: Annotated[Path, typer.Argument(help="The owner's response file.")],
+    challenge: Annotated[Path | None, typer.Option("--challenge", help="The challenge file you issued (default: the open one in your ledger).")] = None,
+    min_accuracy: Annotated[float, typer.Option("--min-accuracy", help="Fraction of sampled rows the proven outputs must classify correctly.")] = 0.75,
+    circuit: Annotated[str | None, typer.Option("--circuit", help="The audited circuit's public artifacts: a folder (settings.json, vk.key, SRS) or a circuit id.")] = None,
+    model_digest: Annotated[str | None, typer.Option("--model-digest", help="sha256 of the audited ONNX (must agree with the challenge).")] = None,
+    onchain: OnchainOpt = False,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="With --onchain: record a passing audit's proofs (verifyAndRecord).")] = True,
+    registry: RegistryOpt = None,
+    vrf_verifier: VrfVerifierOpt = None,
+    key_file: KeyFileOpt = None,
+    rpc_url: RpcOpt = None,
+    report_path: Annotated[Path | None, typer.Option("--report", help="JSON report to write (a .md summary goes beside it; default RESPONSE.report.json).")] = None,
+    ledger: LedgerOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a response: VRF, sampled rows, inclusion, model, every SNARK, accuracy. Exit 0 pass, 1 fail."""
+    from zkml import audit
+    from zkml.commit import hex32
+    from zkml.errors import ConfigError
+    from zkml.util import sha256_file
+
+    report = progress(json_out)
+    dest = report_path if report_path is not None else response.with_name(response.name.removesuffix(".json") + ".report.json")
+
+    def go() -> Any:
+        st = _store(store)
+        resp = audit.Response.load(response)
+        led = _ledger(ledger, st)
+        replay_note = None
+        # The challenge to judge against comes from the auditor's side only
+        if challenge is not None:
+            expected = audit.Challenge.load(challenge)
+        else:
+            expected, status = led.expected(resp.challenge_digest)
+            if expected is None:
+                f = resp.challenge.fields
+                expected = led.latest(f.model_id, f.dataset_root)
+                if expected is None:
+                    raise ConfigError(f"no open challenge for model {hex32(f.model_id)} and root {hex32(f.dataset_root)} "
+                                      f"in ledger {led.path}: pass --challenge FILE (the one you issued)")
+                replay_note = f"the answered challenge was {status}"
+        # The audited model: the challenge's pins, plus what the flags add
+        pins = expected.model
+        onnx_sha = pins.onnx_sha256
+        if model_digest is not None:
+            given = _sha256(model_digest, "--model-digest")
+            if onnx_sha is not None and given != onnx_sha:
+                raise ConfigError(f"--model-digest {given[:16]}… contradicts the challenge's model {onnx_sha[:16]}…")
+            onnx_sha = given
+        artifacts = None
+        if circuit is not None:
+            artifacts = _artifacts(circuit, st)
+            vk_sha = sha256_file(artifacts.vk)
+            if pins.vk_sha256 is not None and vk_sha != pins.vk_sha256:
+                raise ConfigError(f"--circuit {circuit} has vk {vk_sha[:16]}…, the challenge audits vk {pins.vk_sha256[:16]}…")
+        model = audit.ExpectedModel(onnx_sha, pins.vk_sha256, pins.circuit_id)
+        oc = None
+        if onchain:
+            oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
+                                    vrf_verifier=vrf_verifier, progress=report)
+        rep = audit.check_response(resp, expected, store=st, min_accuracy=min_accuracy, artifacts=artifacts,
+                                   expected_model=model, replay_note=replay_note, onchain=oc, record=record,
+                                   progress=report)
+        json_path, md_path = audit.write_report(rep, dest)
+        led.record_check(expected.digest, rep.passed, str(json_path))
+        return rep, md_path
+
+    rep, md_path = run(go)
+    emit(json_out, {**rep.as_dict(), "report": str(dest), "summary": str(md_path)},
+         rep.summary() + f"\nreport: {dest}, {md_path}")
+    if not rep.passed:
+        fails = rep.failures()
+        more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
+        raise fail(f"audit failed: {fails[0] if fails else 'a check did not run'}{more}", 1)
+
+
+def _artifacts(circuit: str, st: Any) -> Any:
+    from zkml.circuit import open_circuit
+    from zkml.verify import Artifacts, artifacts_from_dir
+
+    p = Path(circuit)
+    if p.is_dir() and not (p / "manifest.json").is_file():
+        return artifacts_from_dir(p)
+    c = open_circuit(p if p.is_dir() else st.find_circuit(circuit), st)
+    return Artifacts(settings=c.settings_path, vk=c.vk, srs=c.srs.path, model_sha256=c.model_sha256,
+                     weights_commitment=c.manifest.get("weights_commitment"))
