@@ -9,7 +9,7 @@ ZKML   := $(VENV)/bin/zkml
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo audit-demo test bench bench-gas clean
 
 setup: $(STAMP) $(NPM_STAMP)
 
@@ -28,11 +28,17 @@ $(NPM_STAMP): package.json package-lock.json
 demo: setup
 	@bash scripts/demo.sh
 
+audit-demo: setup
+	@bash scripts/audit_demo.sh
+
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benches/bench_prove.py
+
+bench-gas: setup
+	$(PY) benches/bench_gas.py
 
 clean:
 	rm -rf .zkml .pytest_cache benches/out

@@ -32,6 +32,10 @@ EIP170 = 24_576
 
 def variants(batches: list[int], which: str) -> list[tuple[str, dict[str, Any]]]:
     out = [(f"batch {b}", {"batch_size": b}) for b in batches]
+    if which == "batch-private":
+        return [(f"batch {b}, private input", {"batch_size": b, "input_visibility": "private"}) for b in batches] + [
+            (f"batch {b}, private input, hashed outputs", {"batch_size": b, "input_visibility": "private", "output_visibility": "hashed"})
+            for b in batches]
     if which == "all":
         out += [
             ("hashed params", {"param_visibility": "hashed"}),
@@ -117,7 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--batches", default="1,16,64")
-    ap.add_argument("--variants", default="all", choices=["all", "base"])
+    ap.add_argument("--variants", default="all", choices=["all", "base", "batch-private"])
     ap.add_argument("--store", default=str(REPO / "benches" / "out" / "store"))
     ap.add_argument("--out", default=str(REPO / "benches" / "out" / "bench_gas.json"))
     args = ap.parse_args()
