@@ -1,4 +1,10 @@
-"""On-chain commands: deploy a circuit's verifier, inspect the registry."""
+"""On-chain commands: deploy a circuit's verifier; inspect and update the registry.
+
+    zkml registry propose MODEL_ID CIRCUIT --test-input FILE   # owner: next version, after the window
+    zkml registry finalize MODEL_ID                            # anyone, once the window has passed
+    zkml registry challenge MODEL_ID PROOF_BUNDLE              # anyone, during the window
+    zkml registry pause|unpause|rollback MODEL_ID              # emergency role
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ EvmOpt = Annotated[str, typer.Option("--evm-version", help="solc evmVersion (e.g
 SignOpt = Annotated[bool, typer.Option("--sign", help="Register with a record the owner signs (EIP-712): key from --sign-key-file, else $ZKML_PRIVATE_KEY. The signer becomes the owner; the transaction key only submits.")]
 SignKeyFileOpt = Annotated[Path | None, typer.Option("--sign-key-file", envvar="ZKML_SIGN_KEY_FILE", help="Owner's signing key: hex key or keystore JSON (password from $ZKML_KEY_PASSWORD). Implies --sign.")]
 
-registry_app = typer.Typer(name="registry", help="Read the on-chain ModelRegistry.", no_args_is_help=True, add_completion=False)
+registry_app = typer.Typer(name="registry", help="Read and update the on-chain ModelRegistry.", no_args_is_help=True, add_completion=False)
+ModelIdArg = Annotated[str, typer.Argument(help="Model id: a name or 0x-bytes32.")]
 
 
 def deploy(
@@ -91,7 +98,125 @@ def show(
     emit(json_out, data, "\n".join(lines))
 
 
+def _when(ts: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def propose(
+    model_id: ModelIdArg,
+    target: Annotated[str, typer.Argument(help="The new circuit: id/folder, recipe or ONNX (compiled if needed).")],
+    test_input: Annotated[Path, typer.Option("--test-input", help="Test input (one proof's worth of samples): proven with the new circuit; the update commits to it and to the output.")],
+    reusable: Annotated[bool, typer.Option("--reusable", help="ezkl's reusable verifier + VK artifact (for circuits over EIP-170).")] = False,
+    evm_version: EvmOpt = "cancun",
+    dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Dataset Merkle root of the new version (default: the active version's).")] = None,
+    rpc_url: RpcOpt = None,
+    key_file: KeyFileOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Propose a new circuit as the model's next version (owner); it activates after the challenge window."""
+    from zkml.evm.deploy import open_chain, propose_circuit
+    from zkml.inputs import read_raw
+    from zkml.pipeline import resolve_circuit
+    from zkml.store import Store
+
+    report = progress(json_out)
+
+    def go() -> Any:
+        st = Store(store)
+        raw = read_raw(test_input)
+        circuit, _ = resolve_circuit(target, st, progress=report)
+        chain = open_chain(st, rpc_url, key_file, progress=report)
+        return propose_circuit(circuit, st, chain, model_id, raw, reusable=reusable, evm_version=evm_version,
+                               dataset_root=dataset_root, progress=report)
+
+    r = run(go)
+    emit(json_out, r.as_dict(), "\n".join([
+        f"model '{r.model_id}': version {r.version} (circuit {r.circuit_id}) proposed on chain {r.chain_id}",
+        f"  verifier   {r.verifier['address']}",
+        f"  test input {r.test_input_commitment} -> predicted output {r.predicted_output_commitment}",
+        f"  test proof {r.test_proof}",
+        f"  tx         {r.tx} (gas {r.gas})",
+        f"  challenge window ends {_when(r.deadline)}: then `zkml registry finalize {r.model_id}`",
+    ]))
+
+
+def _action(action: str, model_id: str, rpc_url: str | None, key_file: Path | None, store: Path | None,
+            json_out: bool) -> None:
+    from zkml.evm.deploy import open_chain, registry_action
+    from zkml.store import Store
+
+    report = progress(json_out)
+
+    def go() -> Any:
+        st = Store(store)
+        return registry_action(st, open_chain(st, rpc_url, key_file, progress=report), model_id, action)
+
+    r = run(go)
+    state = f"active version {r['current_version']} (verifier {r['verifier']})" + (", PAUSED" if r["paused"] else "")
+    emit(json_out, r, f"model '{model_id}': {action} done ({', '.join(r['events'])}); {state}\n"
+                      f"  tx {r['tx']} (gas {r['gas']})")
+
+
+def finalize(model_id: ModelIdArg, rpc_url: RpcOpt = None, key_file: KeyFileOpt = None, store: StoreOpt = None,
+             json_out: JsonOpt = False) -> None:
+    """Activate the pending update once its challenge window has passed (anyone)."""
+    _action("finalize", model_id, rpc_url, key_file, store, json_out)
+
+
+def pause(model_id: ModelIdArg, rpc_url: RpcOpt = None, key_file: KeyFileOpt = None, store: StoreOpt = None,
+          json_out: JsonOpt = False) -> None:
+    """Emergency: make verification through this model revert."""
+    _action("pause", model_id, rpc_url, key_file, store, json_out)
+
+
+def unpause(model_id: ModelIdArg, rpc_url: RpcOpt = None, key_file: KeyFileOpt = None, store: StoreOpt = None,
+            json_out: JsonOpt = False) -> None:
+    """Emergency: lift a pause."""
+    _action("unpause", model_id, rpc_url, key_file, store, json_out)
+
+
+def rollback(model_id: ModelIdArg, rpc_url: RpcOpt = None, key_file: KeyFileOpt = None, store: StoreOpt = None,
+             json_out: JsonOpt = False) -> None:
+    """Emergency: revoke the active version and reactivate the previous accepted one."""
+    _action("rollback", model_id, rpc_url, key_file, store, json_out)
+
+
+def challenge(
+    model_id: ModelIdArg,
+    bundle_path: Annotated[Path, typer.Argument(metavar="PROOF_BUNDLE", help="A proof bundle of the proposed circuit on the committed test input.")],
+    proof: Annotated[int, typer.Option("--proof", help="Which proof of the bundle to submit.")] = 0,
+    rpc_url: RpcOpt = None,
+    key_file: KeyFileOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fraud proof against the pending update: the proposed circuit's output on the test input is not the predicted one."""
+    from zkml.bundle import Bundle
+    from zkml.evm.deploy import challenge_update, open_chain
+    from zkml.store import Store
+
+    report = progress(json_out)
+
+    def go() -> Any:
+        st = Store(store)
+        bundle = Bundle.load(bundle_path)
+        return challenge_update(st, open_chain(st, rpc_url, key_file, progress=report), model_id, bundle, proof)
+
+    r = run(go)
+    emit(json_out, r, f"model '{model_id}': update v{r['rejected_version']} rejected by the challenge "
+                      f"({r['status']}); active version stays {r['current_version']}\n  tx {r['tx']} (gas {r['gas']})")
+
+
 registry_app.command("show")(show)
+registry_app.command("propose")(propose)
+registry_app.command("finalize")(finalize)
+registry_app.command("challenge")(challenge)
+registry_app.command("pause")(pause)
+registry_app.command("unpause")(unpause)
+registry_app.command("rollback")(rollback)
 
 
 def register(app: typer.Typer) -> None:

@@ -580,7 +580,27 @@ def test_onchain_audit_passes_and_is_recorded(fresh: audit.OnChain, store: Store
     records = report.onchain["records"]
     assert len(records) == 3 and all(r["events"] == ["ProofVerified"] for r in records)
     events = reg.history(MODEL_NAME)[before:]
-    assert [e.name for e in events] == ["ProofVerified"] * 3
+    assert [e.name for e in events] == ["ProofVerified"] * 3 + ["AuditRecorded"]
+    # The outcome is on chain: the auditor, the challenge, beta, the counts and the report's verdict digest
+    rec = report.onchain["audit_record"]
+    assert report.onchain["audit_tx"] == rec["tx_hash"] == events[-1].tx_hash and rec["events"] == ["AuditRecorded"]
+    correct = report.accuracy["correct"]
+    assert events[-1].args == {
+        "modelId": f.model_id, "version": 1, "auditor": fresh.chain.sender, "challengeDigest": bytes.fromhex(ch.digest),
+        "beta": ch.beta, "sampled": 3, "correct": correct, "passed": True,
+        "reportDigest": bytes.fromhex(report.verdict_digest()),
+    }
+    assert audit.verdict_digest(json.loads(json.dumps(report.as_dict()))) == rec["report_digest"]
+    assert "AuditRecorded (pass)" in report.check("record").detail
+    # A failing check of the same challenge is recorded as a fail, and its proofs are not
+    swapped = edited(response, _set("rows", lambda rows: [{**rows[0], "label": (rows[0]["label"] + 1) % 10}, *rows[1:]]))
+    bad = check(swapped, ch, store, min_accuracy=0.0, onchain=fresh)
+    assert not bad.passed and bad.check("record").ok is None and "AuditRecorded (fail)" in bad.check("record").detail
+    assert "records" not in bad.onchain
+    [last] = reg.audits(MODEL_NAME)[1:]
+    assert last.args["passed"] is False and last.tx_hash == bad.onchain["audit_tx"]
+    assert last.args["reportDigest"] == bytes.fromhex(bad.verdict_digest()) != events[-1].args["reportDigest"]
+    assert reg.audits(MODEL_NAME, auditor="0x" + "11" * 20) == []
 
 
 def test_onchain_challenge_needs_a_block_after_registration(fresh: audit.OnChain, mlp_circuit: Circuit,
@@ -627,3 +647,4 @@ def test_cli_onchain_audit(fresh: audit.OnChain, store: Store, mlp_circuit: Circ
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["passed"] and len(out["onchain"]["records"]) == 2
+    assert out["onchain"]["audit_tx"].startswith("0x") and out["onchain"]["audit_record"]["passed"] is True

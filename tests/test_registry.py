@@ -425,3 +425,43 @@ def test_real_layouts_match_real_proofs(world: World) -> None:
 ])
 def test_model_ids(value: Any, expected: bytes) -> None:
     assert to_model_id(value) == expected
+
+
+# Audit outcomes
+
+
+AUDIT = {"challenge_digest": bytes(range(32)), "beta": b"\xbe" * 32, "report_digest": b"\x7e" * 32}
+
+
+def test_record_audit_emits_the_outcome(registry: Registry, world: World) -> None:
+    receipt = registry.record_audit("model-a", 1, sampled=8, correct=7, passed=True, **AUDIT)
+    assert 20_000 < receipt.gas_used < 60_000
+    [(name, args)] = registry.events(receipt)
+    assert name == "AuditRecorded"
+    assert args == {"modelId": to_model_id("model-a"), "version": 1, "auditor": registry.chain.sender,
+                    "challengeDigest": AUDIT["challenge_digest"], "beta": AUDIT["beta"], "sampled": 8, "correct": 7,
+                    "passed": True, "reportDigest": AUDIT["report_digest"]}
+    # A failed audit is recorded too, by anyone; readers filter by auditor
+    other = stranger(registry)
+    other.record_audit("model-a", 1, sampled=8, correct=2, passed=False, **AUDIT)
+    assert [e.args["passed"] for e in registry.audits("model-a")] == [True, False]
+    assert [e.args["correct"] for e in registry.audits("model-a", auditor=other.chain.sender)] == [2]
+    assert registry.audits("model-b") == []
+
+
+@pytest.mark.parametrize(("model", "version", "sampled", "correct", "message"), [
+    ("no-such-model", 1, 8, 7, "model 0x[0-9a-f]{64} is not registered"),
+    ("model-a", 0, 8, 7, "has no version 0"),
+    ("model-a", 2, 8, 7, "has no version 2"),
+    ("model-a", 1, 3, 4, "cannot have 4 correct rows out of 3 sampled"),
+])
+def test_record_audit_refuses_unknown_model_or_version(registry: Registry, model: str, version: int, sampled: int,
+                                                       correct: int, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        registry.record_audit(model, version, sampled=sampled, correct=correct, passed=True, **AUDIT)
+
+
+def test_record_audit_of_a_pending_version(registry: Registry, world: World) -> None:
+    version, _ = propose_b_as_a(world, honest=True)
+    receipt = registry.record_audit("model-a", version, sampled=1, correct=1, passed=True, **AUDIT)
+    assert registry.events(receipt)[0][1]["version"] == version == 2

@@ -66,6 +66,11 @@ interface IHalo2VerifierReusable {
 /// `verifyDatasetRow` recomputes a row's leaf on chain (zkml.commit leaf encoding v1:
 /// keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes features, bytes label))))).
 ///
+/// Audits. `recordAudit` puts the outcome of an audit (zkml.audit: a VRF challenge, proofs of the sampled
+/// committed rows, the auditor's check) on chain, pass or fail, as an AuditRecorded event. Anyone may
+/// record: the auditor is msg.sender, and consumers trust the auditors they choose by filtering on it.
+/// The model must be registered and `version` must be one of its versions (any status).
+///
 /// Emergency. EMERGENCY_ROLE may pause/unpause a model and roll it back to the previous accepted
 /// version. Every change emits an event: the event log is the audit trail.
 contract ModelRegistry is AccessControl, IERC5267 {
@@ -181,6 +186,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error WrongVersion(bytes32 modelId, uint64 signed, uint64 next);
     error ZeroDatasetRoot();
     error DatasetRootAlreadySet(bytes32 modelId, uint64 version, bytes32 root);
+    error InvalidAuditCounts(uint32 sampled, uint32 correct);
 
     // Events: the audit trail
     event ModelRegistered(bytes32 indexed modelId, address indexed owner, uint64 version, ModelRecord record);
@@ -212,6 +218,19 @@ contract ModelRegistry is AccessControl, IERC5267 {
         bytes32 indexed modelId, uint64 indexed version, address indexed signer, bytes32 digest, bytes signature
     );
     event DatasetRootSet(bytes32 indexed modelId, uint64 indexed version, bytes32 root, address indexed by);
+    /// An auditor's verdict on `version`: `sampled` rows drawn by the VRF output `beta` of the challenge
+    /// `challengeDigest`, `correct` of them classified right; `reportDigest` names the auditor's report.
+    event AuditRecorded(
+        bytes32 indexed modelId,
+        uint64 indexed version,
+        address indexed auditor,
+        bytes32 challengeDigest,
+        bytes32 beta,
+        uint32 sampled,
+        uint32 correct,
+        bool passed,
+        bytes32 reportDigest
+    );
 
     constructor(address admin, uint64 window) {
         if (admin == address(0)) revert ZeroAddress();
@@ -361,6 +380,25 @@ contract ModelRegistry is AccessControl, IERC5267 {
         if (newOwner == address(0)) revert ZeroAddress();
         emit ModelOwnershipTransferred(modelId, _models[modelId].owner, newOwner);
         _models[modelId].owner = newOwner;
+    }
+
+    // Audits
+
+    /// @notice Record an audit outcome (pass or fail) for `version` of `modelId`; msg.sender is the auditor.
+    /// Open to anyone: the event names the auditor, and consumers filter on the auditors they trust.
+    function recordAudit(
+        bytes32 modelId,
+        uint64 version,
+        bytes32 challengeDigest,
+        bytes32 beta,
+        bytes32 reportDigest,
+        uint32 sampled,
+        uint32 correct,
+        bool passed
+    ) external known(modelId) {
+        if (version == 0 || version > _versions[modelId].length) revert UnknownVersion(modelId, version);
+        if (correct > sampled) revert InvalidAuditCounts(sampled, correct);
+        emit AuditRecorded(modelId, version, msg.sender, challengeDigest, beta, sampled, correct, passed, reportDigest);
     }
 
     // Emergency controls

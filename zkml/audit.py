@@ -22,8 +22,11 @@ pick the rows. Three steps, three files:
    ``min_accuracy`` against the labels. With a chain: the VRF and the sampling
    are re-checked by ``VRFVerifier.sol``, the block hash is re-read, the
    registry record and dataset membership are checked through
-   ``ModelRegistry.sol``, and a passing audit's proofs are recorded with
-   ``verifyAndRecord`` (one ``ProofVerified`` event per proof).
+   ``ModelRegistry.sol``, a passing audit's proofs are recorded with
+   ``verifyAndRecord`` (one ``ProofVerified`` event per proof), and the
+   outcome, pass or fail, with ``recordAudit`` (one ``AuditRecorded`` event
+   naming the auditor, the challenge digest, ``beta``, the counts and the
+   report's verdict digest, see :meth:`AuditReport.verdict_digest`).
 
 Alpha encoding (version 1)
 ==========================
@@ -1155,6 +1158,16 @@ class AuditReport:
             "onchain": self.onchain, "seconds": self.seconds, "notes": self.notes,
         }
 
+    def verdict_digest(self) -> str:
+        """sha256 of what was judged: the ``reportDigest`` an on-chain audit records.
+
+        ``sha256_json({"challenge", "response", "accuracy", "checks"})`` of this
+        report, leaving out the ``record`` check (written after the digest went
+        on chain). Anyone holding the JSON report recomputes it with
+        :func:`verdict_digest`.
+        """
+        return verdict_digest(self.as_dict())
+
     def summary(self) -> str:
         """Plain-text summary for the terminal."""
         mark = {True: "ok  ", False: "FAIL", None: "--  "}
@@ -1197,6 +1210,13 @@ class AuditReport:
         if self.onchain:
             out += ["", "On chain: " + ", ".join(f"{k} `{v}`" for k, v in self.onchain.items() if not isinstance(v, (list, dict)))]
         return "\n".join(out) + "\n"
+
+
+def verdict_digest(report: Mapping[str, Any]) -> str:
+    """The verdict digest of a report (an :meth:`AuditReport.as_dict`, e.g. a loaded JSON report)."""
+    core = {k: report[k] for k in ("challenge", "response", "accuracy")}
+    core["checks"] = [c for c in report["checks"] if c["name"] != "record"]
+    return sha256_json(core)
 
 
 def write_report(report: AuditReport, path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -1280,8 +1300,10 @@ def check_response(
     ``--model-digest``/``--circuit`` into them). ``replay_note`` explains,
     from the auditor's ledger, why the answered challenge is not the open one. With
     ``onchain``, the VRF, block, registry record, dataset membership and every
-    proof are checked on chain too, and, when everything passed and ``record``
-    is set, each proof is recorded with ``verifyAndRecord``.
+    proof are checked on chain too; with ``record`` (and a challenge naming a
+    registry version), a passing audit's proofs are recorded with
+    ``verifyAndRecord`` and the outcome, pass or fail, with ``recordAudit``
+    (its transaction in ``report.onchain["audit_tx"]``).
 
     A failed check is a verdict in the report, not an exception.
 
@@ -1352,7 +1374,7 @@ def check_response(
     # On chain
     onchain_info: dict[str, Any] = {}
     if onchain is not None:
-        _check_onchain(onchain, response, expected, model, checks, onchain_info, record, progress)
+        _check_onchain(onchain, response, expected, model, checks, onchain_info, progress)
     report = AuditReport(
         checks=checks,
         challenge={
@@ -1371,6 +1393,9 @@ def check_response(
         },
         accuracy=acc, onchain=onchain_info, seconds=time.perf_counter() - t0, notes=notes,
     )
+    if onchain is not None:
+        _record_onchain(onchain, report, response, expected, record, progress)
+        report.seconds = time.perf_counter() - t0
     return report
 
 
@@ -1447,9 +1472,8 @@ def _accuracy(response: Response, min_accuracy: float) -> dict[str, Any]:
 
 def _check_onchain(
     onchain: OnChain, response: Response, expected: Challenge, model: ExpectedModel, checks: list[AuditCheck],
-    info: dict[str, Any], record: bool, progress: Progress,
+    info: dict[str, Any], progress: Progress,
 ) -> None:
-    from zkml.errors import ChainError
     from zkml.evm import vrf_onchain
     from zkml.evm.chain import ContractRevert
 
@@ -1524,29 +1548,68 @@ def _check_onchain(
                                  f"{hex32(f.model_id)[:18]}…"))
     except (ContractRevert, ZkmlError) as e:
         checks.append(AuditCheck("snark_onchain", False, f"registry refuses the proofs: {e.message}"))
-    # Record a passing audit: verifyAndRecord per proof (ProofVerified events)
+
+
+def _record_onchain(onchain: OnChain, report: AuditReport, response: Response, expected: Challenge, record: bool,
+                    progress: Progress) -> None:
+    """Record the outcome: a passing audit's proofs (verifyAndRecord), then the verdict (recordAudit, pass or fail).
+
+    Appends the ``record`` check and puts the transactions in ``report.onchain``.
+    A challenge of version 0 (a local audit) names no registry version, so nothing is recorded.
+    """
+    from zkml.errors import ChainError
+    from zkml.evm.chain import ContractRevert
+
+    registry, f, checks, info = onchain.registry, expected.fields, report.checks, report.onchain
     if not record:
         checks.append(AuditCheck("record", True, "not recorded (--no-record)"))
         return
-    if not all(c.ok is True for c in checks):
-        checks.append(AuditCheck("record", None, "nothing recorded: the audit failed"))
+    if f.model_version == 0:
+        checks.append(AuditCheck("record", None, "nothing recorded: the challenge names no registry version "
+                                                 "(a local audit)"))
         return
-    progress(f"recording {len(proofs)} proof(s) with registry.verifyAndRecord")
-    txs = []
+    passed = report.passed
+    # A passing audit: every proof through verifyAndRecord (ProofVerified events)
+    txs: list[dict[str, Any]] = []
+    failure = None
+    if passed:
+        version = str(response.bundle.data.get("tools", {}).get("ezkl", ""))
+        progress(f"recording {len(response.bundle.proofs)} proof(s) with registry.verifyAndRecord")
+        try:
+            for entry in response.bundle.proofs:
+                receipt = registry.verify_and_record(f.model_id, entry.to_ezkl(version))
+                txs.append({"tx_hash": receipt.tx_hash, "block": receipt.block, "gas_used": receipt.gas_used,
+                            "events": [name for name, _ in registry.events(receipt)]})
+        except (ContractRevert, ChainError) as e:
+            failure = f"verifyAndRecord failed: {e.message}"
+        info["records"] = txs
+    # The verdict: recordAudit, pass or fail (AuditRecorded)
+    outcome = passed and failure is None
+    digest = report.verdict_digest()
+    beta = expected.beta if len(expected.beta) == 32 else keccak(expected.beta)
+    progress(f"recording the audit outcome ({'pass' if outcome else 'fail'}) with registry.recordAudit")
     try:
-        for p in proofs:
-            receipt = registry.verify_and_record(f.model_id, p)
-            events = [name for name, _ in registry.events(receipt)]
-            txs.append({"tx_hash": receipt.tx_hash, "block": receipt.block, "gas_used": receipt.gas_used,
-                        "events": events})
+        receipt = registry.record_audit(f.model_id, f.model_version, bytes.fromhex(expected.digest), beta,
+                                        bytes.fromhex(digest), expected.k, int(report.accuracy.get("correct", 0)),
+                                        outcome)
     except (ContractRevert, ChainError) as e:
-        checks.append(AuditCheck("record", False, f"verifyAndRecord failed: {e.message}"))
+        checks.append(AuditCheck("record", False, failure or f"recordAudit failed: {e.message}"))
         return
-    info["records"] = txs
-    gas = [t["gas_used"] for t in txs]
-    checks.append(AuditCheck("record", True, f"{len(txs)} ProofVerified event(s) in tx "
-                                             f"{', '.join(t['tx_hash'][:12] + '…' for t in txs[:3])}"
-                                             f"{' …' if len(txs) > 3 else ''} (gas {min(gas):,}–{max(gas):,})"))
+    info["audit_tx"] = receipt.tx_hash
+    info["audit_record"] = {"tx_hash": receipt.tx_hash, "block": receipt.block, "gas_used": receipt.gas_used,
+                            "auditor": onchain.chain.sender, "passed": outcome, "report_digest": digest,
+                            "events": [name for name, _ in registry.events(receipt)]}
+    verdict = f"AuditRecorded ({'pass' if outcome else 'fail'}) in tx {receipt.tx_hash[:12]}… (gas {receipt.gas_used:,})"
+    if failure is not None:
+        checks.append(AuditCheck("record", False, f"{failure}; {verdict}"))
+    elif not passed:
+        checks.append(AuditCheck("record", None, f"the audit failed; {verdict}"))
+    else:
+        gas = [t["gas_used"] for t in txs]
+        checks.append(AuditCheck("record", True, f"{len(txs)} ProofVerified event(s) in tx "
+                                                 f"{', '.join(t['tx_hash'][:12] + '…' for t in txs[:3])}"
+                                                 f"{' …' if len(txs) > 3 else ''} (gas {min(gas):,}–{max(gas):,}); "
+                                                 + verdict))
 
 
 def _posted(chain: Chain, contract: Contract, expected: Challenge) -> tuple[bool, str]:

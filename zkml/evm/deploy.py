@@ -14,6 +14,13 @@ With a signing key the registration carries the owner's EIP-712 signature of
 the record (``registerSigned``): the signer becomes the model's owner, and the
 transaction key only submits it. ``record_dataset_root`` records a dataset
 Merkle root for a registered model that has none (``zkml data commit --register``).
+
+Updates (``zkml registry …``): ``propose_circuit`` deploys a new circuit's
+verifier and proposes it as the model's next version, committing to a test
+input and the output the new circuit proves on it; ``challenge_update``
+submits a fraud proof against the pending update; ``registry_action``
+finalizes it after the window, or pauses / unpauses / rolls back the model
+(emergency role). The store's record follows the registry's active version.
 """
 
 from __future__ import annotations
@@ -27,10 +34,17 @@ from typing import Any
 
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
-from zkml.errors import ChainError, ConfigError
+from zkml.errors import ChainError, ConfigError, InputError
 from zkml.evm.anvil import chain_up
 from zkml.evm.chain import Chain, connect, load_private_key
-from zkml.evm.registry import InstanceLayout, ModelRecord, Registry, to_model_id
+from zkml.evm.registry import (
+    InstanceLayout,
+    ModelRecord,
+    Registry,
+    compile_registry,
+    proposal_commitments,
+    to_model_id,
+)
 from zkml.evm.solc import DEFAULT_EVM_VERSION
 from zkml.evm.verifier import VerifierDeployment, compile_verifier, deploy_verifier, generate_verifier
 from zkml.provenance import SigningKey
@@ -88,7 +102,7 @@ def ensure_registry(store: Store, chain: Chain, *, challenge_window: int | None 
     rec = load_records(store, chain)
     reg = rec.get("registry") or {}
     if _alive(chain, reg.get("address")):
-        return Registry.at(chain, reg["address"])
+        return Registry.at(chain, reg["address"], compile_registry(cache_dir=store.root / "solc-cache"))
     progress("deploying ModelRegistry")
     kwargs: dict[str, Any] = {"evm_version": evm_version, "cache_dir": store.root / "solc-cache"}
     if challenge_window is not None:
@@ -124,29 +138,17 @@ def default_model_id(circuit: Circuit) -> str:
     return Path(str(circuit.manifest["model"].get("source") or circuit.circuit_id)).stem
 
 
-def deploy_circuit(
-    circuit: Circuit,
-    store: Store,
-    chain: Chain,
-    *,
-    model_id: str | None = None,
-    reusable: bool = False,
-    evm_version: str = DEFAULT_EVM_VERSION,
-    dataset_root: str | None = None,
-    metadata_uri: str = "",
-    sign_key: SigningKey | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-) -> DeployResult:
-    """Generate, compile, deploy and register ``circuit``'s verifier.
+def ensure_verifier(circuit: Circuit, store: Store, chain: Chain, *, reusable: bool = False,
+                    evm_version: str = DEFAULT_EVM_VERSION,
+                    progress: Callable[[str], None] = lambda _: None) -> tuple[VerifierDeployment, dict[str, Any]]:
+    """``circuit``'s verifier on ``chain``: the one this store deployed if its code is still there, else a new one.
 
-    With ``sign_key`` the model is registered under that key's EIP-712
-    signature of the record, and the key's address becomes the owner.
+    Returns the deployment and its store record (address, size, gas, txs).
 
     Raises:
         VerifierTooLarge: over EIP-170 without ``reusable``.
-        ChainError / RegistryError: a transaction failed.
+        ChainError: a deployment failed.
     """
-    mid = model_id or default_model_id(circuit)
     rec = load_records(store, chain)
     key = f"{circuit.circuit_id}:{'reusable' if reusable else 'per-circuit'}:{evm_version}"
     known = rec["verifiers"].get(key)
@@ -174,17 +176,37 @@ def deploy_circuit(
         }
         rec["verifiers"][key] = vinfo
         save_records(store, chain, rec)
+    return deployment, vinfo
+
+
+def deploy_circuit(
+    circuit: Circuit,
+    store: Store,
+    chain: Chain,
+    *,
+    model_id: str | None = None,
+    reusable: bool = False,
+    evm_version: str = DEFAULT_EVM_VERSION,
+    dataset_root: str | None = None,
+    metadata_uri: str = "",
+    sign_key: SigningKey | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> DeployResult:
+    """Generate, compile, deploy and register ``circuit``'s verifier.
+
+    With ``sign_key`` the model is registered under that key's EIP-712
+    signature of the record, and the key's address becomes the owner.
+
+    Raises:
+        VerifierTooLarge: over EIP-170 without ``reusable``.
+        ChainError / RegistryError: a transaction failed.
+    """
+    mid = model_id or default_model_id(circuit)
+    deployment, vinfo = ensure_verifier(circuit, store, chain, reusable=reusable, evm_version=evm_version,
+                                        progress=progress)
     registry = ensure_registry(store, chain, evm_version=evm_version, progress=progress)
     rec = load_records(store, chain)
-    record = ModelRecord.for_deployment(
-        deployment,
-        onnx_sha256=circuit.model_sha256,
-        vk_digest=circuit.files["vk.key"],
-        layout=InstanceLayout.from_settings(circuit.settings_path),
-        weights_commitment=weights_commitment_bytes32(circuit.manifest.get("weights_commitment")),
-        dataset_root=dataset_root,
-        metadata_uri=metadata_uri or f"zkml:circuit:{circuit.circuit_id}",
-    )
+    record = circuit_record(circuit, deployment, dataset_root=dataset_root, metadata_uri=metadata_uri)
     mid_hex = "0x" + to_model_id(mid).hex()
     current = rec["models"].get(mid)
     if current and current.get("circuit_id") == circuit.circuit_id and current.get("verifier") == deployment.address:
@@ -192,8 +214,9 @@ def deploy_circuit(
         registration = current
     elif current:
         raise ConfigError(
-            f"model '{mid}' is already registered with circuit {current.get('circuit_id')}; "
-            "updates go through the challenge window (`zkml registry propose`), or deploy under another --model-id"
+            f"model '{mid}' is already registered with circuit {current.get('circuit_id')}; updates go through "
+            f"the challenge window (`zkml registry propose {mid} {circuit.circuit_id} --test-input FILE`), "
+            "or deploy under another --model-id"
         )
     else:
         if sign_key is not None:
@@ -206,10 +229,25 @@ def deploy_circuit(
             owner = chain.sender
         registration = {"model_id_hex": mid_hex, "circuit_id": circuit.circuit_id, "verifier": deployment.address,
                         "owner": owner, "signed": sign_key is not None, "tx": receipt.tx_hash,
-                        "gas": receipt.gas_used, "block": receipt.block}
+                        "gas": receipt.gas_used, "block": receipt.block,
+                        "versions": {"1": {"circuit_id": circuit.circuit_id, "verifier": deployment.address}}}
         rec["models"][mid] = registration
         save_records(store, chain, rec)
     return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address, registration)
+
+
+def circuit_record(circuit: Circuit, deployment: VerifierDeployment, *, dataset_root: str | bytes | None = None,
+                   metadata_uri: str = "") -> ModelRecord:
+    """The registry record of ``circuit`` served by ``deployment``."""
+    return ModelRecord.for_deployment(
+        deployment,
+        onnx_sha256=circuit.model_sha256,
+        vk_digest=circuit.files["vk.key"],
+        layout=InstanceLayout.from_settings(circuit.settings_path),
+        weights_commitment=weights_commitment_bytes32(circuit.manifest.get("weights_commitment")),
+        dataset_root=dataset_root,
+        metadata_uri=metadata_uri or f"zkml:circuit:{circuit.circuit_id}",
+    )
 
 
 def record_dataset_root(store: Store, chain: Chain, model_id: str, root: bytes,
@@ -298,6 +336,175 @@ def verify_bundle_onchain(
     }
 
 
+# Updates and emergency controls
+
+
+@dataclass(frozen=True)
+class ProposeResult:
+    """What ``zkml registry propose`` did."""
+
+    chain_id: int
+    registry: str
+    model_id: str
+    model_id_hex: str
+    circuit_id: str
+    version: int
+    """Version number the update will get."""
+    deadline: int
+    """Unix time from which anyone may finalize it (challenges before)."""
+    verifier: dict[str, Any]
+    test_input_commitment: str
+    predicted_output_commitment: str
+    test_proof: str
+    """The proof of the test input with the new circuit (a bundle: challengers need the test input)."""
+    tx: str
+    gas: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _model_entry(store: Store, chain: Chain, model_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    rec = load_records(store, chain)
+    return rec, rec["models"].get(model_id)
+
+
+def propose_circuit(
+    circuit: Circuit,
+    store: Store,
+    chain: Chain,
+    model_id: str,
+    test_input: Any,
+    *,
+    reusable: bool = False,
+    evm_version: str = DEFAULT_EVM_VERSION,
+    dataset_root: str | None = None,
+    metadata_uri: str = "",
+    progress: Callable[[str], None] = lambda _: None,
+) -> ProposeResult:
+    """Propose ``circuit`` as the next version of ``model_id`` in this store's registry.
+
+    Deploys the circuit's verifier (or reuses this store's), proves
+    ``test_input`` (one proof's worth of samples) with the new circuit, and
+    proposes the record with ``commit(input slice)`` and ``commit(output
+    slice)`` of that proof. The dataset root carries over from the active
+    version unless ``dataset_root`` is given. The test proof is saved under
+    ``<store>/chains/proposals/`` so challengers can read the test input.
+
+    Raises:
+        ChainError: no registry recorded for this chain.
+        RegistryError: unknown model, not the owner, an update already pending, ...
+        InputError: the test input does not fit the circuit or needs several proofs.
+        VerifierTooLarge / ProofError: deploying or proving failed.
+    """
+    from zkml.prove import prove
+
+    registry = ensure_existing_registry(store, chain)
+    info = registry.model(model_id)
+    if info.pending is not None:
+        raise ConfigError(f"model '{model_id}' already has update v{info.pending.version} pending: "
+                          "finalize or challenge it first")
+    deployment, vinfo = ensure_verifier(circuit, store, chain, reusable=reusable, evm_version=evm_version,
+                                        progress=progress)
+    # Commitments: the new circuit's proof of the test input
+    progress("proving the test input with the new circuit")
+    bundle = prove(circuit, test_input, reveal_input=True, progress=progress)
+    if len(bundle.proofs) != 1:
+        raise InputError(f"the test input must fit one proof (batch size {circuit.batch_size}), "
+                         f"it needs {len(bundle.proofs)}")
+    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
+    layout = InstanceLayout.from_settings(circuit.settings_path)
+    test_in, predicted = proposal_commitments(layout, bundle.proofs[0].to_ezkl(ezkl_version))
+    record = circuit_record(circuit, deployment, dataset_root=dataset_root or info.record.dataset_root,
+                            metadata_uri=metadata_uri)
+    progress(f"proposing circuit {circuit.circuit_id} as the next version of model '{model_id}'")
+    version, deadline, receipt = registry.propose_update(model_id, record, test_in, predicted)
+    # The record: the test proof for challengers, the pending version in the store
+    mid_hex = "0x" + info.model_id.hex()
+    proof_path = store.root / "chains" / "proposals" / f"{chain.chain_id}-{mid_hex[:18]}-v{version}.json"
+    proof_path.parent.mkdir(parents=True, exist_ok=True)
+    bundle.save(proof_path)
+    rec, entry = _model_entry(store, chain, model_id)
+    if entry is not None:
+        entry.setdefault("versions", {})[str(version)] = {"circuit_id": circuit.circuit_id,
+                                                          "verifier": deployment.address}
+        entry["pending"] = {"version": version, "deadline": deadline, "tx": receipt.tx_hash}
+        save_records(store, chain, rec)
+    return ProposeResult(chain.chain_id, registry.address, model_id, mid_hex, circuit.circuit_id, version, deadline,
+                         vinfo, "0x" + test_in.hex(), "0x" + predicted.hex(), str(proof_path), receipt.tx_hash,
+                         receipt.gas_used)
+
+
+#: Registry transactions that take only the model id (finalize: anyone; the rest: emergency role).
+REGISTRY_ACTIONS = ("finalize", "pause", "unpause", "rollback", "cancel_update")
+
+
+def _follow_active(store: Store, chain: Chain, model_id: str, version: int, verifier: str) -> None:
+    """Point the store's record of ``model_id`` at the registry's active version (circuit, verifier)."""
+    rec, entry = _model_entry(store, chain, model_id)
+    if entry is None:
+        return
+    known = entry.get("versions", {}).get(str(version))
+    if known:
+        entry["circuit_id"] = known["circuit_id"]
+    entry["verifier"] = verifier
+    entry["version"] = version
+    save_records(store, chain, rec)
+
+
+def registry_action(store: Store, chain: Chain, model_id: str, action: str) -> dict[str, Any]:
+    """Send ``action`` (one of :data:`REGISTRY_ACTIONS`) for ``model_id``; returns the receipt and the new state.
+
+    Raises:
+        ConfigError: unknown action.
+        ChainError: no registry recorded for this chain.
+        RegistryError: the registry refused (window open, not paused, nothing to roll back, missing role, ...).
+    """
+    if action not in REGISTRY_ACTIONS:
+        raise ConfigError(f"unknown registry action {action!r}")
+    registry = ensure_existing_registry(store, chain)
+    receipt = getattr(registry, action)(model_id)
+    info = registry.model(model_id)
+    _follow_active(store, chain, model_id, info.current_version, info.record.verifier)
+    if action in ("finalize", "cancel_update"):
+        rec, entry = _model_entry(store, chain, model_id)
+        if entry is not None and entry.pop("pending", None) is not None:
+            save_records(store, chain, rec)
+    return {"chain_id": chain.chain_id, "registry": registry.address, "model_id": model_id,
+            "model_id_hex": "0x" + info.model_id.hex(), "action": action, "tx": receipt.tx_hash,
+            "gas": receipt.gas_used, "block": receipt.block, "events": [n for n, _ in registry.events(receipt)],
+            "current_version": info.current_version, "latest_version": info.latest_version,
+            "paused": info.paused, "verifier": info.record.verifier}
+
+
+def challenge_update(store: Store, chain: Chain, model_id: str, bundle: Bundle, proof: int = 0) -> dict[str, Any]:
+    """Submit proof ``proof`` of ``bundle`` as a fraud proof against ``model_id``'s pending update.
+
+    Success rejects the update (``UpdateChallenged``).
+
+    Raises:
+        InputError: the bundle has no proof ``proof``.
+        ChainError: no registry recorded for this chain.
+        RegistryError: no pending update, window closed, not the committed test input, output matches the
+            prediction (the challenge failed), invalid proof, ...
+    """
+    if not 0 <= proof < len(bundle.proofs):
+        raise InputError(f"the bundle has {len(bundle.proofs)} proof(s), no proof {proof}")
+    registry = ensure_existing_registry(store, chain)
+    before = registry.model(model_id)
+    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
+    receipt = registry.challenge(model_id, bundle.proofs[proof].to_ezkl(ezkl_version))
+    rejected = before.pending.version if before.pending is not None else None
+    rec, entry = _model_entry(store, chain, model_id)
+    if entry is not None and entry.pop("pending", None) is not None:
+        save_records(store, chain, rec)
+    return {"chain_id": chain.chain_id, "registry": registry.address, "model_id": model_id,
+            "model_id_hex": "0x" + before.model_id.hex(), "action": "challenge", "rejected_version": rejected,
+            "tx": receipt.tx_hash, "gas": receipt.gas_used, "block": receipt.block,
+            "events": [n for n, _ in registry.events(receipt)], "current_version": before.current_version,
+            "status": registry.version_status(model_id, rejected) if rejected else None}
+
+
 def ensure_existing_registry(store: Store, chain: Chain) -> Registry:
     """The registry recorded for ``chain`` (never deploys one).
 
@@ -310,7 +517,7 @@ def ensure_existing_registry(store: Store, chain: Chain) -> Registry:
         raise ChainError(f"no ModelRegistry recorded for chain {chain.chain_id} in this store: run `zkml deploy` first")
     if not _alive(chain, addr):
         raise ChainError(f"registry not deployed: no code at {addr} on chain {chain.chain_id}")
-    return Registry.at(chain, addr)
+    return Registry.at(chain, addr, compile_registry(cache_dir=store.root / "solc-cache"))
 
 
 def dumps(obj: Any) -> str:

@@ -24,6 +24,9 @@ header for the rules; in short:
   without one may get it later, once, from its owner (``set_dataset_root``).
   ``verify_dataset_row`` has the registry recompute a row's leaf
   (:mod:`zkml.commit` leaf encoding v1) and check it against that root.
+* audit outcomes (:mod:`zkml.audit`) go on chain with ``record_audit``, pass
+  or fail, as ``AuditRecorded`` events; anyone may record, the event names the
+  auditor (the sender), and ``audits`` reads them back filtered by auditor.
 
 Every revert is re-raised as :class:`RegistryError` with a one-line message.
 """
@@ -463,6 +466,7 @@ _MESSAGES: Final[dict[str, Any]] = {
         f"model {_h(a['modelId'])} version {a['version']} already has dataset root {_h(a['root'])}; "
         "a new root needs an update"
     ),
+    "InvalidAuditCounts": lambda a: f"an audit cannot have {a['correct']} correct rows out of {a['sampled']} sampled",
     "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
     "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
     "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
@@ -741,6 +745,36 @@ class Registry:
     def transfer_ownership(self, model_id: str | bytes, new_owner: str) -> TxReceipt:
         """Hand a model to ``new_owner`` (owner only)."""
         return self._send("transferModelOwnership", to_model_id(model_id), to_checksum_address(new_owner))
+
+    def record_audit(
+        self,
+        model_id: str | bytes,
+        version: int,
+        challenge_digest: bytes | str,
+        beta: bytes | str,
+        report_digest: bytes | str,
+        sampled: int,
+        correct: int,
+        passed: bool,
+    ) -> TxReceipt:
+        """Record an audit outcome (pass or fail) for ``version`` of ``model_id``; the sender is the auditor.
+
+        Emits ``AuditRecorded``. Open to anyone: readers filter by auditor (:meth:`audits`).
+
+        Raises:
+            ConfigError: a digest is not 32 bytes.
+            RegistryError: unknown model or version, or ``correct > sampled``.
+        """
+        return self._send("recordAudit", to_model_id(model_id), int(version),
+                          to_bytes32(challenge_digest, "challenge digest"), to_bytes32(beta, "beta"),
+                          to_bytes32(report_digest, "report digest"), int(sampled), int(correct), bool(passed))
+
+    def audits(self, model_id: str | bytes, auditor: str | None = None, from_block: int = 0) -> list[EventLog]:
+        """The ``AuditRecorded`` events of ``model_id`` (oldest first), only ``auditor``'s when given."""
+        topics: list[Any] = ["0x" + to_model_id(model_id).hex(), None]
+        if auditor is not None:
+            topics.append("0x" + bytes.fromhex(to_checksum_address(auditor)[2:]).rjust(32, b"\0").hex())
+        return self.contract.history("AuditRecorded", topics=topics, from_block=from_block)
 
     def pause(self, model_id: str | bytes) -> TxReceipt:
         """Emergency: make verification through this model revert."""
