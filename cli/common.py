@@ -75,8 +75,22 @@ def run(fn: Callable[[], T]) -> T:
 
 
 def main_guard(app: typer.Typer) -> None:
-    """Run the root app with Typer's own exception display turned off."""
+    """Run the root app; a usage error (unknown option, missing argument) is one stderr line, exit 2."""
+    from typer import _click
+    from typer.exceptions import Abort
+
     try:
-        app(standalone_mode=True)
+        rv = app(standalone_mode=False)
+    except _click.exceptions.NoArgsIsHelpError as e:
+        typer.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(2)
+    except _click.exceptions.ClickException as e:
+        where = f" (see `{e.ctx.command_path} --help`)" if getattr(e, "ctx", None) else ""
+        typer.echo(f"error: {e.format_message()}{where}", err=True)
+        sys.exit(e.exit_code)
+    except Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
     except SystemExit as e:
         sys.exit(e.code)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -163,3 +163,10 @@ def test_verify_with_public_artifacts_only(mlp_bundle_file: Path, mlp_circuit: o
     (pub / "vk.key").write_bytes(bytes(raw))
     r = runner.invoke(app, args)
     assert r.exit_code == 1 and "vk.key sha256" in r.stderr
+
+
+def test_installed_zkml_usage_error_is_one_line() -> None:
+    exe = _installed()
+    r = subprocess.run([exe, "prove", "--bogus", "x"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "No such option: --bogus" in r.stderr
