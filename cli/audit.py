@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, fail, progress, run
+from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, fail, progress, run
 
 app = typer.Typer(
     name="audit",
@@ -35,10 +35,6 @@ RegistryOpt = Annotated[
 VrfVerifierOpt = Annotated[
     str | None,
     typer.Option("--vrf-verifier", envvar="ZKML_VRF_VERIFIER", help="VRFVerifier address (default: the store's, deployed once)."),
-]
-KeyFileOpt = Annotated[
-    Path | None,
-    typer.Option("--key-file", help="Ethereum private key file for transactions (else $ZKML_PRIVATE_KEY; anvil's dev key on the embedded chain)."),
 ]
 LedgerOpt = Annotated[
     Path | None, typer.Option("--ledger", help="The auditor's ledger of issued challenges (default: <store>/audit/ledger.json).")

@@ -20,6 +20,13 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", envvar="ZKML_STORE", help="Artifact store directory (default: ./.zkml)."),
 ]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Ethereum private key file for transactions (else $ZKML_PRIVATE_KEY; anvil's dev key on the embedded chain).",
+    ),
+]
 RpcOpt = Annotated[
     str | None,
     typer.Option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC URL (default: the embedded anvil chain)."),

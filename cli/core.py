@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit folder or a circuit id.")]
 CalibrationOpt = Annotated[Path | None, typer.Option("--calibration", "-c", help="Calibration data (.json/.npy/.npz).")]
@@ -179,7 +179,7 @@ def verify(
     record: Annotated[bool, typer.Option("--record", help="With --onchain: send a transaction so the verification is an event; the receipt goes into the bundle.")] = False,
     model_id: Annotated[str | None, typer.Option("--model-id", help="Registry model id (default: the one deployed for this circuit).")] = None,
     rpc_url: RpcOpt = None,
-    key_file: Annotated[Path | None, typer.Option("--key-file", help="Private key file for --record (else $ZKML_PRIVATE_KEY).")] = None,
+    key_file: KeyFileOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

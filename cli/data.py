@@ -8,8 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from zkml.errors import InputError
-from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
-from zkml_cli.onchain import KeyFileOpt
+from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 
 def _commit() -> Any:

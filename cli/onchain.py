@@ -13,9 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
-KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="File holding the deployer's private key (else $ZKML_PRIVATE_KEY; anvil's dev key on the embedded chain).")]
 ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Registry model id: a name or 0x-bytes32 (default: the ONNX file stem).")]
 EvmOpt = Annotated[str, typer.Option("--evm-version", help="solc evmVersion (e.g. paris for chains without PUSH0).")]
 SignOpt = Annotated[bool, typer.Option("--sign", help="Register with a record the owner signs (EIP-712): key from --sign-key-file, else $ZKML_PRIVATE_KEY. The signer becomes the owner; the transaction key only submits.")]
