@@ -21,6 +21,8 @@ ParamVisOpt = Annotated[str | None, typer.Option("--param-visibility", help="fix
 OutVisOpt = Annotated[str | None, typer.Option("--output-visibility", help="public | private | hashed")]
 SrsOpt = Annotated[Path | None, typer.Option("--srs", help="Ceremony SRS file (default: an INSECURE dev SRS, with a warning).")]
 InnerColsOpt = Annotated[int | None, typer.Option("--inner-cols", help="ezkl inner columns (1: less on-chain gas, more rows).")]
+FreivaldsOpt = Annotated[bool | None, typer.Option("--freivalds/--no-freivalds",
+                                                   help="ezkl's Freivalds matmul check (off by default: more columns, more gas).")]
 AgreementOpt = Annotated[float | None, typer.Option("--min-agreement", help="Argmax agreement float vs circuit required on calibration data.")]
 
 
@@ -85,6 +87,7 @@ def compile(
     output_visibility: OutVisOpt = None,
     min_agreement: AgreementOpt = None,
     inner_cols: InnerColsOpt = None,
+    freivalds: FreivaldsOpt = None,
     srs: SrsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -97,7 +100,7 @@ def compile(
         target, _store(store), calibration=calibration, srs=srs, progress=progress(json_out),
         overrides=_overrides(target=target_mode, max_logrows=max_logrows, batch=batch, input_visibility=input_visibility,
                              param_visibility=param_visibility, output_visibility=output_visibility, min_agreement=min_agreement,
-                             num_inner_cols=inner_cols),
+                             num_inner_cols=inner_cols, freivalds=freivalds),
     ))
     secs = time.perf_counter() - t
     s = c.summary()

@@ -104,6 +104,9 @@ def test_recipe_rejects_unknown_keys_and_types(tmp_path: Path, store: Store) -> 
     r.write_text(f'model = "{MLP}"\ncalibration = "{CALIBRATION}"\nmax_logrows = "big"\n')
     rc, _, err = _zkml("compile", str(r), store=store)
     assert rc == 2 and "max_logrows has the wrong type" in err
+    r.write_text(f'model = "{MLP}"\ncalibration = "{CALIBRATION}"\nfreivalds = "yes"\n')
+    rc, _, err = _zkml("compile", str(r), store=store)
+    assert rc == 2 and "freivalds must be true or false" in err
 
 
 def test_export_roundtrip(tmp_path: Path) -> None:

@@ -329,3 +329,19 @@ def test_batch_larger_than_calibration_set(tmp_path: Path, test_set: Any) -> Non
     b = prove(c, test_set[0][:4])
     v = verify_bundle(b, artifacts_from_store(b, st))
     assert v.valid, v.reason and c.batch_size == 4
+
+
+@pytest.mark.parametrize("freivalds", [False, True])
+def test_freivalds_is_off_unless_asked(freivalds: bool, tmp_path: Path) -> None:
+    """With Freivalds on, ezkl lays a batched matmul out in thousands of extra einsum columns."""
+    import ezkl
+
+    from zkml.calibrate import run_args_for
+
+    ra = run_args_for(CircuitOptions(batch_size=16, freivalds=freivalds), 7)
+    assert ra.disable_freivalds is not freivalds
+    settings = tmp_path / "settings.json"
+    assert ezkl.gen_settings(str(MLP), str(settings), py_run_args=ra)
+    cols = json.loads(settings.read_text())["einsum_params"]["total_einsum_col_size"]
+    assert (cols > 1000) if freivalds else cols == 0
+

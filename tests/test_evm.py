@@ -332,6 +332,34 @@ def test_tampered_proof_is_rejected(tamper: str, chain: Chain, world: World) -> 
     assert verify_onchain(chain, world.deployments["a"], bad) == (False, None)
 
 
+def _ec_muls(chain: Chain, address: str, proof: dict[str, Any]) -> int:
+    """ecMul precompile calls (address 0x07) made while verifying ``proof``."""
+    p, inst = read_proof(proof)
+    trace = chain.rpc("debug_traceCall", [{"to": address, "data": "0x" + verify_calldata(p, inst).hex()}, "latest",
+                                          {"disableMemory": True, "disableStorage": True}])
+    return sum(1 for s in trace["structLogs"] if s["op"] == "STATICCALL" and int(s["stack"][-2], 16) == 7)
+
+
+def test_gas_rewrite_keeps_every_verdict_and_saves_ec_muls(chain: Chain, world: World, tmp_path: Path) -> None:
+    a = world.circuits["a"]
+    art = world.verifiers["a"].artifact
+    assert art.optimizations == ("fold-zero-vk-points",) and art.ec_muls_saved >= 1
+    plain_art = generate_verifier(a.vk, a.settings, a.srs, tmp_path, optimize=False)
+    assert plain_art.optimizations == () and plain_art.sol_sha256 != art.sol_sha256
+    plain = deploy_verifier(chain, compile_verifier(plain_art, cache_dir=tmp_path / "solc"))
+    fast = world.deployments["a"]
+    proof = a.proof_json()
+    assert _ec_muls(chain, plain.address, proof) - _ec_muls(chain, fast.address, proof) == art.ec_muls_saved
+    ok_plain, gas_plain = verify_onchain(chain, plain, proof)
+    ok_fast, gas_fast = verify_onchain(chain, fast, proof)
+    assert ok_plain and ok_fast and gas_plain is not None and gas_fast is not None
+    assert gas_plain - gas_fast >= 6_000 * art.ec_muls_saved
+    for name, tamper in TAMPERS.items():
+        bad = tamper(proof)
+        assert verify_onchain(chain, plain, bad).ok is verify_onchain(chain, fast, bad).ok is False, name
+    assert verify_onchain(chain, fast, world.circuits["b"].proof).ok is False
+
+
 def test_proof_for_another_circuit_is_rejected(chain: Chain, world: World) -> None:
     assert verify_onchain(chain, world.deployments["b"], world.circuits["a"].proof).ok is False
     assert verify_onchain(chain, world.deployments["b"], world.circuits["b"].proof).ok is True

@@ -55,6 +55,9 @@ class CircuitOptions:
     """Candidate scales (fixed-point bits) to try instead of the defaults."""
     num_inner_cols: int = 2
     """ezkl's inner columns per einsum: 1 halves the commitments (≈20% less verify gas) but doubles rows."""
+    freivalds: bool = False
+    """ezkl's Freivalds check for batched matmuls: off by default. On, a batch-16 MLP gets 4,700 extra
+    einsum columns: a verifier over EIP-170, ~2x the verify gas, and slower proving (measured in benches/)."""
 
     def validate(self) -> CircuitOptions:
         """Check value ranges.
@@ -213,6 +216,7 @@ def run_args_for(options: CircuitOptions, scale: int) -> Any:
     ra.decomp_legs = 3 if scale < 10 else 2
     ra.logrows = options.max_logrows
     ra.num_inner_cols = options.num_inner_cols
+    ra.disable_freivalds = not options.freivalds
     ra.variables = [("batch_size", options.batch_size)]
     ra.input_visibility = options.input_visibility
     ra.output_visibility = options.output_visibility

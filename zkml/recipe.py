@@ -14,6 +14,7 @@ Example::
     # max_error = 0.5
     # scales = [7, 8]
     # num_inner_cols = 1                       # fewer commitments: less verify gas, more rows
+    # freivalds = false                        # ezkl's Freivalds matmul check (more columns, more gas)
     # srs = "/path/to/ceremony/kzg17.srs"
 
 Unknown keys are an error (a typo must not silently fall back to a default).
@@ -83,6 +84,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     for k, t in types.items():
         if k in opts and opts[k] is not None and (not isinstance(opts[k], t) or isinstance(opts[k], bool)):
             raise ConfigError(f"{p}: {k} has the wrong type ({type(opts[k]).__name__})")
+    if "freivalds" in opts and opts["freivalds"] is not None and not isinstance(opts["freivalds"], bool):
+        raise ConfigError(f"{p}: freivalds must be true or false")
     if "model" not in paths or "calibration" not in paths:
         raise ConfigError(f"{p}: a recipe needs 'model' and 'calibration'")
     options = CircuitOptions(**opts).validate()

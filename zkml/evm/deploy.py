@@ -173,6 +173,9 @@ def ensure_verifier(circuit: Circuit, store: Store, chain: Chain, *, reusable: b
             "deploy_gas": deployment.deploy_gas,
             "txs": [d.tx_hash for d in deployment.deployments],
             "sol_sha256": art.sol_sha256,
+            "optimizer_runs": compiled.contract.optimizer_runs,
+            "optimizations": list(art.optimizations),
+            "ec_muls_saved": art.ec_muls_saved,
         }
         rec["verifiers"][key] = vinfo
         save_records(store, chain, rec)

@@ -41,6 +41,7 @@ from typing import Any, Final, NamedTuple
 
 from zkml.errors import CircuitError, ConfigError, ProofError, VerificationError
 from zkml.evm.chain import EIP170_LIMIT, Chain, ContractRevert, Deployment, encode_call
+from zkml.evm.optimize import Optimized, optimize_verifier
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
 from zkml.util import read_json, sha256_file
 
@@ -49,6 +50,10 @@ BN254_R: Final[int] = 2188824287183927522224640574525727508854836440041603434369
 #: Contract names ezkl renders.
 PER_CIRCUIT_CONTRACT: Final[str] = "Halo2Verifier"
 REUSABLE_CONTRACT: Final[str] = "Halo2VerifierReusable"
+#: solc ``runs`` for verifiers: optimise for execution (each proof is verified many times).
+VERIFIER_OPTIMIZER_RUNS: Final[int] = 1_000_000
+#: solc ``runs`` when the execution-tuned code would be over EIP-170.
+SIZE_OPTIMIZER_RUNS: Final[int] = 200
 #: Seconds ezkl may take to render a verifier.
 GENERATE_TIMEOUT_S: Final[float] = 600.0
 
@@ -102,6 +107,10 @@ class VerifierArtifact:
     """sha256 of the verification key it was generated from."""
     num_instances: int
     """Number of public instances a proof must carry."""
+    optimizations: tuple[str, ...] = ()
+    """Gas rewrites applied to ezkl's source (see :mod:`zkml.evm.optimize`)."""
+    ec_muls_saved: int = 0
+    """``ecMul`` calls (6,000 gas each) those rewrites remove from every verification."""
 
 
 @dataclass(frozen=True)
@@ -204,11 +213,14 @@ def generate_verifier(
     srs_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     reusable: bool = False,
+    *,
+    optimize: bool = True,
 ) -> VerifierArtifact:
     """Render the Solidity verifier for a circuit (and its VK artifact when ``reusable``).
 
     Writes ``Halo2Verifier.sol`` (or ``Halo2VerifierReusable.sol`` + ``vka.bin``)
-    into ``out_dir``; nothing is downloaded.
+    into ``out_dir``; nothing is downloaded. With ``optimize`` (the default), a
+    per-circuit verifier gets the exact gas rewrites of :mod:`zkml.evm.optimize`.
 
     Raises:
         ConfigError: an input file is missing or the settings are unreadable.
@@ -224,6 +236,7 @@ def generate_verifier(
     sol = out / f"{name}.sol"
     tmp_sol = out / f".{name}.{os.getpid()}.sol.tmp"
     tmp_abi = out / f".{name}.{os.getpid()}.abi.tmp"
+    opt: Optimized | None = None
     try:
         res = _run_ezkl({"what": "verifier", "vk": str(vk), "settings": str(settings), "srs": str(srs),
                          "sol": str(tmp_sol), "abi": str(tmp_abi), "reusable": reusable})
@@ -235,6 +248,10 @@ def generate_verifier(
                 raise CircuitError(f"ezkl could not generate the verifier: {err}")
         elif not _sol_is_complete(tmp_sol, name):
             raise CircuitError(f"ezkl wrote an incomplete verifier ({tmp_sol.name})")
+        if optimize and not reusable:
+            opt = optimize_verifier(tmp_sol.read_text())
+            if opt.applied:
+                tmp_sol.write_text(opt.source)
         os.replace(tmp_sol, sol)
     finally:
         tmp_sol.unlink(missing_ok=True)
@@ -262,6 +279,8 @@ def generate_verifier(
         sol_sha256=sha256_file(sol),
         vk_sha256=sha256_file(vk),
         num_instances=_settings_instances(settings),
+        optimizations=opt.applied if opt else (),
+        ec_muls_saved=opt.ec_muls_saved if opt else 0,
     )
 
 
@@ -290,19 +309,27 @@ def compile_verifier(
     artifact: VerifierArtifact,
     *,
     evm_version: str = DEFAULT_EVM_VERSION,
-    optimizer_runs: int = 200,
+    optimizer_runs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     check_size: bool = True,
 ) -> CompiledVerifier:
     """Compile a generated verifier with solc-js and check it against EIP-170.
+
+    By default the optimizer is tuned for execution (``runs`` =
+    :data:`VERIFIER_OPTIMIZER_RUNS`: ~2-3% less verify gas, ~40% more code);
+    if that code is over EIP-170 it is compiled again for size (``runs`` = 200).
 
     Raises:
         VerifierTooLarge: runtime code over 24,576 bytes (suggests ``--reusable``).
         ToolError / SolcError: solc-js is missing or the source does not compile.
     """
     started = time.monotonic()
+    runs = optimizer_runs if optimizer_runs is not None else VERIFIER_OPTIMIZER_RUNS
     contract = compile_file(artifact.sol_path, artifact.contract_name, evm_version=evm_version,
-                            optimizer_runs=optimizer_runs, cache_dir=cache_dir)
+                            optimizer_runs=runs, cache_dir=cache_dir)
+    if optimizer_runs is None and contract.deployed_size > EIP170_LIMIT:
+        contract = compile_file(artifact.sol_path, artifact.contract_name, evm_version=evm_version,
+                                optimizer_runs=SIZE_OPTIMIZER_RUNS, cache_dir=cache_dir)
     seconds = time.monotonic() - started
     if check_size and contract.deployed_size > EIP170_LIMIT:
         raise VerifierTooLarge(contract.deployed_size, artifact.reusable)
