@@ -60,19 +60,33 @@ import numpy as np
 
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
-from zkml.errors import ConfigError, InputError, ModelError, ZkmlError
+from zkml.compare_plot import plot
+from zkml.compare_runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
+from zkml.compare_tolerance import (
+    FLOAT_RTOL,
+    FLOOR_LSB,
+    MARGIN,
+    check_tolerance,
+    derive_tolerance,
+    emulate_fixed_point,
+    float_tolerance,
+    within,
+)
+from zkml.errors import ConfigError, InputError
 from zkml.inputs import to_samples
 from zkml.onnx_check import ModelInfo, load_model
 from zkml.quant import int_to_felt, quantize
-from zkml.util import atomic_path, sha256_json
+from zkml.util import sha256_json
 
-MARGIN = 2.0
-"""Factor on the emulated fixed-point error."""
-FLOOR_LSB = 4
-"""Output LSBs (2^-s_out each) added for intermediate rescale rounding."""
-FLOAT_RTOL = 1e-4
-"""Float runtimes must agree with onnxruntime to this fraction of max(1, max |reference|)."""
-REFERENCE = "onnxruntime"
+# The runtimes, the tolerances and the plot live in zkml.compare_runtimes,
+# zkml.compare_tolerance and zkml.compare_plot; re-exported here
+__all__ = [
+    "FLOAT_RTOL", "FLOOR_LSB", "LABEL_KEYS", "MARGIN", "REFERENCE",
+    "Check", "Comparison", "OutputTolerance", "Row",
+    "check_tolerance", "compare_bundle", "compare_model", "derive_tolerance", "emulate_fixed_point", "float_tolerance",
+    "input_commitment", "load_labels", "plot", "require_ok", "run_onnxruntime", "run_torch", "run_tract", "within",
+]
+
 LABEL_KEYS = ("y", "Y", "labels", "label", "targets")
 
 
@@ -229,171 +243,6 @@ class Comparison:
             "seconds": self.seconds,
             "values": {k: v.tolist() for k, v in self.values.items()},
         }
-
-
-# Tolerance
-
-
-def check_tolerance(tolerance: float | None) -> float | None:
-    """Validate a user tolerance.
-
-    Raises:
-        ConfigError: negative, NaN or infinite.
-    """
-    if tolerance is None:
-        return None
-    t = float(tolerance)
-    if not math.isfinite(t) or t < 0:
-        raise ConfigError(f"tolerance must be a finite number >= 0, not {tolerance}")
-    return t
-
-
-def derive_tolerance(emulated_error: float, output_scale: int, *, margin: float = MARGIN, floor_lsb: int = FLOOR_LSB) -> float:
-    """``margin * emulated_error + floor_lsb * 2^-output_scale`` (see the module docstring)."""
-    return margin * float(emulated_error) + floor_lsb * 2.0 ** -int(output_scale)
-
-
-def float_tolerance(reference: np.ndarray) -> float:
-    """The agreement two float runtimes must reach on ``reference``."""
-    peak = float(np.max(np.abs(reference))) if reference.size else 0.0
-    return FLOAT_RTOL * max(1.0, peak)
-
-
-def within(max_abs_error: float, tolerance: float) -> bool:
-    """The verdict: an error equal to the tolerance passes; NaN never does."""
-    return bool(max_abs_error <= tolerance)
-
-
-# Runtimes
-
-
-def _ort_session(onnx_path: Path) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types
-        raise ModelError(f"onnxruntime cannot load {onnx_path}: {str(e).splitlines()[0]}") from None
-
-
-def _chunks(samples: np.ndarray, info: ModelInfo) -> list[np.ndarray]:
-    """All samples at once for a symbolic batch axis, else chunks of the fixed batch (last padded)."""
-    if info.batch_symbolic:
-        return [samples]
-    from zkml.calibrate import batches
-
-    return batches(samples, int(info.batch_dim))
-
-
-def _flatten(results: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
-    parts = [np.asarray(r, dtype=np.float64).reshape(n, -1) for r in results]
-    return np.concatenate(parts, axis=1), [p.shape[1] for p in parts]
-
-
-def run_onnxruntime(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Float reference: outputs [n, total] and (name, size) per output.
-
-    Raises:
-        ModelError: onnxruntime cannot load or run the model.
-    """
-    sess = _ort_session(onnx_path)
-    names = [o.name for o in sess.get_outputs()]
-    rows, sizes = [], []
-    try:
-        for chunk in _chunks(samples, info):
-            res = sess.run(None, {info.input_name: chunk.astype(np.float32)})
-            flat, sizes = _flatten(res, len(chunk))
-            rows.append(flat)
-    except Exception as e:
-        raise ModelError(f"onnxruntime failed on {onnx_path}: {str(e).splitlines()[0]}") from None
-    return np.concatenate(rows, axis=0)[: len(samples)], list(zip(names, sizes, strict=True))
-
-
-def run_tract(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> np.ndarray:
-    """Second ONNX runtime (tract). Raises ImportError when it is not installed; other failures propagate."""
-    import tract
-
-    rows = []
-    cache: dict[int, Any] = {}
-    for chunk in _chunks(samples, info):
-        n = len(chunk)
-        if n not in cache:
-            model = tract.onnx().load(str(onnx_path))
-            model.set_input_fact(0, ",".join(str(d) for d in (n, *info.sample_shape)) + ",f32")
-            cache[n] = model.into_model().into_runnable()
-        res = cache[n].run([np.ascontiguousarray(chunk, dtype=np.float32)])
-        flat, _ = _flatten([t.to_numpy() for t in res], n)
-        rows.append(flat)
-    return np.concatenate(rows, axis=0)[: len(samples)]
-
-
-def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarray:
-    """The source torch module on ``samples``.
-
-    Raises:
-        ConfigError: bad spec or weights file missing.
-        ModelError: the factory, the state_dict or the forward pass failed.
-    """
-    import torch
-
-    from zkml.export import load_factory
-
-    module = load_factory(spec)
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise ConfigError(f"weights file not found: {weights}")
-        try:
-            state = torch.load(str(weights), map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-                state = state["state_dict"]
-            module.load_state_dict(state)
-        except Exception as e:
-            raise ModelError(f"cannot load weights {weights} into {spec}: {str(e).splitlines()[0]}") from None
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
-    except Exception as e:
-        raise ModelError(f"{spec} failed on the input: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    outs = list(out) if isinstance(out, list | tuple) else [out]
-    flat, _ = _flatten([o.detach().cpu().numpy() for o in outs], len(samples))
-    return flat
-
-
-def emulate_fixed_point(onnx_path: Path, info: ModelInfo, samples: np.ndarray, input_scale: int, param_scale: int) -> np.ndarray:
-    """onnxruntime outputs with float weights rounded to 2^-param_scale and inputs to 2^-input_scale.
-
-    Float initializers and float ``Constant`` nodes are rounded the way ezkl
-    quantizes them (round half away from zero), so the result differs from
-    the float model by the representation error of the circuit's scale alone.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    def grid(a: np.ndarray, scale: int) -> np.ndarray:
-        # zkml.quant.quantize, vectorized: round half away from zero at 2^scale
-        scaled = np.asarray(a, dtype=np.float64) * float(1 << scale)
-        q = np.where(scaled >= 0, np.floor(scaled + 0.5), np.ceil(scaled - 0.5)) / float(1 << scale)
-        return q.astype(a.dtype)
-
-    model = onnx.load(str(onnx_path))
-    for init in model.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind == "f":
-            init.CopyFrom(numpy_helper.from_array(grid(arr, param_scale), init.name))
-    for node in model.graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value" and attr.t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
-                    arr = numpy_helper.to_array(attr.t)
-                    attr.t.CopyFrom(numpy_helper.from_array(grid(arr, param_scale), attr.t.name))
-    with tempfile.TemporaryDirectory(prefix="zkml-emulate-") as tmp:
-        path = Path(tmp) / "emulated.onnx"
-        onnx.save(model, str(path))
-        out, _ = run_onnxruntime(path, info, grid(samples.astype(np.float32), input_scale))
-    return out
 
 
 # Scoring
@@ -719,81 +568,3 @@ def require_ok(comparison: Comparison) -> None:
     if not comparison.ok:
         more = f" (and {len(comparison.failures) - 1} more)" if len(comparison.failures) > 1 else ""
         raise VerificationError(f"mismatch: {comparison.failures[0]}{more}")
-
-
-# Plot
-
-
-def plot(comparison: Comparison, path: str | Path) -> Path:
-    """Draw float vs circuit outputs and the error distribution to a PNG.
-
-    1. float vs circuit: grouped bars per output element for one sample, a
-       scatter of every element (with y = x) for several;
-    2. error vs magnitude: circuit - float against the float value, with the
-       ±tolerance band, so a reader sees whether errors grow with the output;
-    3. error distribution: histogram of circuit - float over every element
-       of every sample, with ±tolerance.
-
-    Raises:
-        ConfigError: no circuit outputs to draw.
-        ZkmlError: the figure cannot be written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ref = comparison.values[REFERENCE]
-    circ = comparison.values.get("circuit")
-    if circ is None or circ.shape != ref.shape:
-        raise ConfigError("no circuit outputs of the model's shape to plot")
-    tol = max(t.value for t in comparison.tolerances)
-    err = circ - ref
-    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6))
-    verdict = "within tolerance" if comparison.ok else "MISMATCH"
-    fig.suptitle(f"{Path(comparison.model_path).name} vs circuit {comparison.circuit_id}: "
-                 f"{comparison.samples} sample(s), {verdict}")
-    # 1. Float vs circuit
-    ax = axes[0]
-    if comparison.samples == 1:
-        idx = np.arange(ref.shape[1])
-        ax.bar(idx - 0.2, ref[0], width=0.4, color="tab:gray", label="float (onnxruntime)")
-        ax.bar(idx + 0.2, circ[0], width=0.4, color="tab:blue", label="circuit (dequantized)")
-        ax.set_xlabel("output element")
-        ax.set_ylabel("value")
-        ax.set_xticks(idx)
-    else:
-        lo, hi = float(min(ref.min(), circ.min())), float(max(ref.max(), circ.max()))
-        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, label="y = x")
-        ax.scatter(ref.reshape(-1), circ.reshape(-1), s=6, alpha=0.5, color="tab:blue", label="output elements")
-        ax.set_xlabel("float output (onnxruntime)")
-        ax.set_ylabel("circuit output (dequantized)")
-    ax.set_title("float vs circuit")
-    ax.legend(loc="upper left", fontsize=8)
-    # 2. Error vs magnitude
-    ax = axes[1]
-    ax.axhspan(-tol, tol, color="tab:green", alpha=0.15, label=f"±tolerance {tol:.3g}")
-    ax.scatter(ref.reshape(-1), err.reshape(-1), s=6, alpha=0.5, color="tab:blue")
-    ax.axhline(0, color="black", lw=0.6)
-    ax.set_xlabel("float output")
-    ax.set_ylabel("circuit − float")
-    ax.set_title("error vs output value")
-    ax.legend(loc="upper left", fontsize=8)
-    # 3. Error distribution
-    ax = axes[2]
-    ax.hist(err.reshape(-1), bins=int(min(60, max(10, err.size // 10))), color="tab:blue", alpha=0.85)
-    for x in (-tol, tol):
-        ax.axvline(x, color="tab:red", ls="--", lw=1)
-    ax.set_xlabel("circuit − float")
-    ax.set_ylabel("output elements")
-    ax.set_title(f"error distribution (max |err| {np.abs(err).max():.3g}, tolerance {tol:.3g})")
-    fig.tight_layout()
-    out = Path(path)
-    try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-    except OSError as e:
-        raise ZkmlError(f"cannot write plot {out}: {e.strerror or e}") from None
-    finally:
-        plt.close(fig)
-    return out

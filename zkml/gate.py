@@ -57,10 +57,9 @@ import json
 import math
 import os
 import time
-import tomllib
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,415 +67,29 @@ import numpy as np
 
 from zkml import sampling, vrf
 from zkml.errors import ConfigError, ZkmlError
-from zkml.util import sha256_file, write_json_atomic
+from zkml.gate_config import (
+    CONFIG_NAME,
+    EIP170,
+    VERIFIER_FLAVOURS,
+    GateConfig,
+    ModelSpec,
+    SampleSpec,
+    Thresholds,
+    load_config,
+)
+from zkml.gate_report import SUMMARY_ENV, GateCheck, GateReport, ModelReport, write_report
+from zkml.util import sha256_file
 
-CONFIG_NAME = "zkml.toml"
+# The config (zkml.toml) and the report live in zkml.gate_config and zkml.gate_report; re-exported here
+__all__ = [
+    "ALPHA_DOMAIN", "CONFIG_NAME", "EIP170", "KEY_FILE_FORMAT", "SK_ENV", "SUMMARY_ENV", "VERIFIER_FLAVOURS",
+    "GateCheck", "GateConfig", "GateReport", "ModelReport", "ModelSpec", "SampleSpec", "Thresholds",
+    "derive_alpha", "load_config", "run_gate", "vrf_sample", "write_report",
+]
+
 ALPHA_DOMAIN = b"zkml-gate/v1"
 SK_ENV = "ZKML_VRF_SK"
-SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-EIP170 = 24_576
 KEY_FILE_FORMAT = "zkml-vrf-key/1"
-VERIFIER_FLAVOURS = ("auto", "per-circuit", "reusable")
-
-
-# Config
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What a model must meet. ``None`` means the value is reported but not gated."""
-
-    min_accuracy: float | None = None
-    """Minimum accuracy of the proven (circuit) outputs on the sample."""
-    max_error: float | None = None
-    """Maximum |float - circuit| on the sample; None = the tolerance derived by zkml.compare ("auto")."""
-    max_verify_gas: int | None = None
-    """Maximum gas of one on-chain verification."""
-    max_verifier_bytes: int = EIP170
-    """Maximum deployed verifier bytecode (EIP-170 by default)."""
-    verify_local: bool = True
-    """Every proof must verify with ezkl."""
-    verify_onchain: bool = True
-    """Every proof must verify on the chain (embedded anvil or --rpc-url)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["max_error"] = "auto" if self.max_error is None else self.max_error
-        return d
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model to gate."""
-
-    name: str
-    """Label in the report (unique)."""
-    path: Path
-    """An .onnx model or a circuits/*.toml recipe."""
-    calibration: Path | None
-    """Calibration data for an .onnx (None: found beside it)."""
-    thresholds: Thresholds
-    """The global thresholds with this model's overrides."""
-    verifier: str = "auto"
-    """Solidity verifier: ``per-circuit`` (VK in the code), ``reusable`` (shared verifier + VK artifact),
-    or ``auto`` (per-circuit when it fits EIP-170, else reusable)."""
-
-
-@dataclass(frozen=True)
-class SampleSpec:
-    """How the test rows to prove are chosen."""
-
-    size: int | None
-    """Rows to prove; None = every row (no VRF)."""
-    suite: str
-    """ECVRF suite name."""
-    key_file: Path | None
-    """VRF secret key file (zkml vrf keygen --out, or a file holding hex)."""
-    alpha: bytes | None
-    """VRF input; None = derived from model, circuit and test set digests."""
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """A parsed, validated gate config."""
-
-    path: Path
-    """The config file."""
-    test_set: Path
-    """The committed test set (.npz with x and y)."""
-    test_set_sha256: str | None
-    """Pinned digest of the test set file, if any."""
-    sample: SampleSpec
-    """Sampling rules."""
-    models: list[ModelSpec]
-    """Models to gate, in order."""
-
-
-_SCHEMA: dict[str, set[str]] = {
-    "": {"test_set", "sample", "thresholds", "models"},
-    "test_set": {"path", "sha256"},
-    "sample": {"size", "suite", "key_file", "alpha"},
-    "thresholds": {f.name for f in fields(Thresholds)},
-    "models": {"name", "path", "calibration", "thresholds", "verifier"},
-}
-
-
-def _table(cfg: str, where: str, value: Any, kind: str) -> dict[str, Any]:
-    """``value`` as a table whose keys are all in ``_SCHEMA[kind]``."""
-    if not isinstance(value, dict):
-        raise ConfigError(f"{cfg}: {where or 'the config'} must be a table")
-    allowed = _SCHEMA[kind]
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"{cfg}: unknown key '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
-    return value
-
-
-def _path(cfg: Path, where: str, value: Any) -> Path:
-    """An existing file named relative to the config."""
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{cfg.name}: {where} must be a path string, not {type(value).__name__}")
-    p = (cfg.parent / value).resolve()
-    if not p.is_file():
-        raise ConfigError(f"{cfg.name}: {where}: file not found: {value}")
-    return p
-
-
-def _number(cfg: str, where: str, value: Any, *, integer: bool = False, lo: float = 0.0, hi: float = math.inf) -> Any:
-    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok_type:
-        want = "an integer" if integer else "a number"
-        raise ConfigError(f"{cfg}: {where} must be {want}, not {type(value).__name__} ({value!r})")
-    if not (lo <= value <= hi) or (not integer and not math.isfinite(value)):
-        bound = f"at least {lo:g}" if hi == math.inf else f"between {lo:g} and {hi:g}"
-        raise ConfigError(f"{cfg}: {where} must be {bound}, not {value}")
-    return value
-
-
-def _thresholds(cfg: str, where: str, raw: dict[str, Any], base: Thresholds) -> Thresholds:
-    t = _table(cfg, where, raw, "thresholds")
-    kw: dict[str, Any] = {}
-    for k, v in t.items():
-        w = f"{where}.{k}"
-        if k == "min_accuracy":
-            kw[k] = float(_number(cfg, w, v, hi=1.0))
-        elif k == "max_error":
-            if isinstance(v, str):
-                if v != "auto":
-                    raise ConfigError(f"{cfg}: {w} must be a number or \"auto\", not {v!r}")
-                kw[k] = None
-            else:
-                kw[k] = float(_number(cfg, w, v))
-        elif k in ("max_verify_gas", "max_verifier_bytes"):
-            kw[k] = int(_number(cfg, w, v, integer=True, lo=1))
-        else:
-            if not isinstance(v, bool):
-                raise ConfigError(f"{cfg}: {w} must be true or false, not {type(v).__name__} ({v!r})")
-            kw[k] = v
-    return replace(base, **kw)
-
-
-def load_config(path: str | Path = CONFIG_NAME) -> GateConfig:
-    """Parse and validate a gate config.
-
-    Raises:
-        ConfigError: missing or invalid TOML, unknown key, wrong type or range,
-            missing file, unusable recipe, duplicate model name.
-    """
-    from zkml.pipeline import find_calibration
-    from zkml.recipe import load_recipe
-
-    cfg = Path(path).resolve()
-    name = Path(path).name
-    if not cfg.is_file():
-        raise ConfigError(f"gate config not found: {path}")
-    try:
-        raw = tomllib.loads(cfg.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: invalid TOML ({e})") from None
-    _table(name, "", raw, "")
-    # Test set
-    if "test_set" not in raw:
-        raise ConfigError(f"{name}: missing [test_set] (path = the committed .npz test set)")
-    ts = _table(name, "test_set", raw["test_set"], "test_set")
-    if "path" not in ts:
-        raise ConfigError(f"{name}: test_set.path is required")
-    test_set = _path(cfg, "test_set.path", ts["path"])
-    pin = ts.get("sha256")
-    if pin is not None and (not isinstance(pin, str) or len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin.lower())):
-        raise ConfigError(f"{name}: test_set.sha256 must be 64 hex characters")
-    # Sample
-    sm = _table(name, "sample", raw.get("sample", {}), "sample")
-    size_raw = sm.get("size", 16)
-    if isinstance(size_raw, str):
-        if size_raw != "all":
-            raise ConfigError(f"{name}: sample.size must be an integer or \"all\", not {size_raw!r}")
-        size = None
-    else:
-        size = int(_number(name, "sample.size", size_raw, integer=True, lo=1))
-    suite = sm.get("suite", "p256")
-    if not isinstance(suite, str):
-        raise ConfigError(f"{name}: sample.suite must be a string, not {type(suite).__name__}")
-    try:
-        suite = vrf.get_suite(suite).short_name
-    except vrf.VRFError as e:
-        raise ConfigError(f"{name}: sample.suite: {e.message}") from None
-    key_file = _path(cfg, "sample.key_file", sm["key_file"]) if "key_file" in sm else None
-    alpha = None
-    if "alpha" in sm:
-        if not isinstance(sm["alpha"], str):
-            raise ConfigError(f"{name}: sample.alpha must be a hex string, not {type(sm['alpha']).__name__}")
-        try:
-            alpha = bytes.fromhex(sm["alpha"].removeprefix("0x"))
-        except ValueError:
-            raise ConfigError(f"{name}: sample.alpha is not valid hex") from None
-    # Thresholds
-    base = _thresholds(name, "thresholds", raw.get("thresholds", {}), Thresholds())
-    # Models
-    models_raw = raw.get("models")
-    if not isinstance(models_raw, list) or not models_raw:
-        raise ConfigError(f"{name}: needs at least one [[models]] entry (path = an .onnx or a circuits/*.toml recipe)")
-    models: list[ModelSpec] = []
-    for i, m in enumerate(models_raw):
-        where = f"models[{i}]"
-        m = _table(name, where, m, "models")
-        if "path" not in m:
-            raise ConfigError(f"{name}: {where}.path is required")
-        p = _path(cfg, f"{where}.path", m["path"])
-        if p.suffix not in (".onnx", ".toml"):
-            raise ConfigError(f"{name}: {where}.path must be an .onnx model or a .toml recipe, not {m['path']}")
-        label = m.get("name", p.stem)
-        if not isinstance(label, str) or not label:
-            raise ConfigError(f"{name}: {where}.name must be a non-empty string")
-        if any(x.name == label for x in models):
-            raise ConfigError(f"{name}: duplicate model name '{label}'")
-        cal = _path(cfg, f"{where}.calibration", m["calibration"]) if "calibration" in m else None
-        if p.suffix == ".toml":
-            if cal is not None:
-                raise ConfigError(f"{name}: {where}: a recipe names its own calibration; drop 'calibration'")
-            try:
-                load_recipe(p)
-            except ConfigError as e:
-                raise ConfigError(f"{name}: {where}: {e.message}") from None
-        elif cal is None and find_calibration(p) is None:
-            raise ConfigError(f"{name}: {where}: no calibration data for {m['path']}: set calibration = \"…\"")
-        th = _thresholds(name, f"{where}.thresholds", m["thresholds"], base) if "thresholds" in m else base
-        flavour = m.get("verifier", "auto")
-        if flavour not in VERIFIER_FLAVOURS:
-            raise ConfigError(f"{name}: {where}.verifier must be one of {', '.join(VERIFIER_FLAVOURS)}, not {flavour!r}")
-        models.append(ModelSpec(label, p, cal, th, flavour))
-    return GateConfig(cfg, test_set, pin.lower() if pin else None, SampleSpec(size, suite, key_file, alpha), models)
-
-
-# Report
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    """One judged fact with its numbers."""
-
-    name: str
-    """compile | prove | accuracy | error | runtimes | verify_local | verifier_bytes | verify_onchain | gas."""
-    ok: bool | None
-    """Passed, failed, or None when not run (skipped by config or after an earlier failure)."""
-    value: Any
-    """The measured number (or text)."""
-    threshold: Any
-    """What it was judged against (None when not gated)."""
-    detail: str
-    """One line, with numbers."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "value": self.value, "threshold": self.threshold, "detail": self.detail}
-
-
-@dataclass
-class ModelReport:
-    """Everything the gate found out about one model."""
-
-    name: str
-    """The model's label."""
-    path: str
-    """Its .onnx or recipe."""
-    onnx: str | None = None
-    """The ONNX file (the recipe's model for a recipe)."""
-    model_sha256: str | None = None
-    """sha256 of the ONNX."""
-    circuit: dict[str, Any] = field(default_factory=dict)
-    """Circuit id, logrows, batch, scale, cache hit."""
-    sample: dict[str, Any] = field(default_factory=dict)
-    """Population, size, indices and the VRF evidence."""
-    bundle: str | None = None
-    """Where the proof bundle was written."""
-    proofs: int = 0
-    """Number of SNARKs."""
-    accuracy: dict[str, Any] = field(default_factory=dict)
-    """Circuit and float accuracy on the sample, float accuracy on the whole set."""
-    errors: dict[str, Any] = field(default_factory=dict)
-    """Float-vs-circuit error summary (from zkml.compare)."""
-    onchain: dict[str, Any] = field(default_factory=dict)
-    """Chain id, verifier address and size, gas per proof."""
-    checks: list[GateCheck] = field(default_factory=list)
-    """Every check, in order."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per stage."""
-    thresholds: dict[str, Any] = field(default_factory=dict)
-    """The thresholds applied."""
-
-    @property
-    def passed(self) -> bool:
-        return all(c.ok is not False for c in self.checks)
-
-    def failures(self) -> list[str]:
-        return [c.detail for c in self.checks if c.ok is False]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "path": self.path, "onnx": self.onnx, "passed": self.passed, "model_sha256": self.model_sha256,
-            "circuit": self.circuit, "sample": self.sample, "bundle": self.bundle, "proofs": self.proofs,
-            "accuracy": self.accuracy, "errors": self.errors, "onchain": self.onchain,
-            "thresholds": self.thresholds, "checks": [c.as_dict() for c in self.checks], "seconds": self.seconds,
-        }
-
-
-@dataclass(frozen=True)
-class GateReport:
-    """The gate's verdict over every model."""
-
-    config: str
-    """The config file."""
-    test_set: dict[str, Any]
-    """Path, sha256 and rows of the test set."""
-    models: list[ModelReport]
-    """Per model."""
-    seconds: float
-    """Total wall time."""
-    tools: dict[str, str]
-    """Tool versions."""
-    notes: list[str] = field(default_factory=list)
-    """Warnings (dev SRS, ephemeral VRF key)."""
-
-    @property
-    def passed(self) -> bool:
-        return all(m.passed for m in self.models)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.passed else 1
-
-    def failures(self) -> list[str]:
-        return [f"{m.name}: {f}" for m in self.models for f in m.failures()]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "format": "zkml-gate-report", "version": 1, "passed": self.passed, "exit_code": self.exit_code,
-            "failures": self.failures(), "config": self.config, "test_set": self.test_set,
-            "models": [m.as_dict() for m in self.models], "seconds": self.seconds, "tools": self.tools, "notes": self.notes,
-        }
-
-    def markdown(self) -> str:
-        """The report as GitHub-flavoured Markdown (the job summary)."""
-        icon = {True: "✅", False: "❌", None: "➖"}
-        out = [f"## zkml gate: {'PASS ✅' if self.passed else 'FAIL ❌'}", ""]
-        out.append(f"config `{self.config}` · test set `{self.test_set['path']}` ({self.test_set['rows']} rows, "
-                   f"sha256 `{self.test_set['sha256'][:16]}…`) · {len(self.models)} model(s) · {self.seconds:.1f} s")
-        for n in self.notes:
-            out += ["", f"> ⚠️ {n}"]
-        for m in self.models:
-            c = m.circuit
-            out += ["", f"### {m.name}: {'PASS ✅' if m.passed else 'FAIL ❌'}", ""]
-            if m.model_sha256:
-                out.append(f"- model `{m.onnx or m.path}` sha256 `{m.model_sha256}`" + (f" (recipe `{m.path}`)" if m.onnx and m.onnx != m.path else ""))
-            if c:
-                out.append(f"- circuit `{c.get('id')}` (logrows {c.get('logrows')}, batch {c.get('batch_size')}, "
-                           f"scale {c.get('input_scale')}, {'cached' if c.get('cache_hit') else 'built'})")
-            if m.sample:
-                s = m.sample
-                out.append(f"- sample: {s.get('size')} of {s.get('population')} test rows, {m.proofs} proof(s)"
-                           + (f", bundle `{m.bundle}`" if m.bundle else ""))
-                v = s.get("vrf")
-                if v:
-                    out.append(f"- VRF {v['suite']} ({v['key']} key): pk `{v['pk']}`, alpha `{v['alpha']}`, "
-                               f"beta `{v['beta']}`, pi `{v['pi']}`")
-                out.append(f"- indices: `{s.get('indices')}`")
-            out += ["", "| check | value | threshold | verdict |", "|---|---|---|---|"]
-            for ch in m.checks:
-                out.append(f"| {ch.name} | {_md(ch.name, ch.value)} | {_md(ch.name, ch.threshold)} | {icon[ch.ok]} {_cell(ch.detail)} |")
-        fails = self.failures()
-        if fails:
-            out += ["", "**Failed:**", ""] + [f"- {f}" for f in fails]
-        return "\n".join(out) + "\n"
-
-    def summary(self) -> str:
-        """Plain-text summary for the terminal."""
-        mark = {True: "ok  ", False: "FAIL", None: "--  "}
-        lines = []
-        for m in self.models:
-            lines.append(f"{m.name}: {'PASS' if m.passed else 'FAIL'}  (model {str(m.model_sha256)[:12]}…, circuit {m.circuit.get('id')}, "
-                         f"{m.proofs} proof(s))")
-            for ch in m.checks:
-                lines.append(f"  {mark[ch.ok]} {ch.name:<15} {ch.detail}")
-        lines.append(f"gate: {'PASS' if self.passed else 'FAIL'} in {self.seconds:.1f}s")
-        return "\n".join(lines)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _md(check: str, v: Any) -> str:
-    if v is None:
-        return "—"
-    if check == "accuracy" and isinstance(v, float):
-        return f"{100 * v:.1f}%"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return _cell(str(v))
 
 
 # Sampling
@@ -615,12 +228,7 @@ def run_gate(
         config=str(config.path), test_set={"path": _rel(config.test_set, config.path.parent), "sha256": ts_sha, "rows": int(len(x))},
         models=reports, seconds=time.perf_counter() - t0, tools=tool_versions(), notes=notes,
     )
-    write_json_atomic(out / "report.json", report.as_dict())
-    (out / "report.md").write_text(report.markdown())
-    summary = os.environ.get(SUMMARY_ENV)
-    if summary:
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(report.markdown())
+    write_report(report, out)
     return report
 
 
