@@ -2,7 +2,9 @@
 
 A commitment is a short digest that pins an artifact, so a proof, a registry
 entry or an audit can name exactly which dataset, model file or weights it
-speaks for. This module defines three of them.
+speaks for. This module defines three of them (the Merkle tree primitives
+live in :mod:`zkml.merkle` and the model digests in :mod:`zkml.model_digest`;
+both are re-exported here).
 
 Dataset commitment (leaf encoding version 1)
 ============================================
@@ -41,42 +43,14 @@ shape is recorded beside the root in the commitment file.
 
 Tree
 ====
-The tree is OpenZeppelin's ``StandardMerkleTree`` layout with leaves kept in row
-order (``StandardMerkleTree.of(values, ["uint256", "bytes", "bytes"],
-{sortLeaves: false})`` in ``@openzeppelin/merkle-tree`` builds the same root):
-for ``n`` leaves an array ``tree`` of ``2n - 1`` nodes, leaf ``i`` stored at
-``tree[2n - 2 - i]``, each inner node ``tree[k] = H(tree[2k + 1], tree[2k + 2])``
-for ``k = n - 2 .. 0``, root ``tree[0]``; ``H(a, b) = keccak256(min(a, b) ‖
-max(a, b))`` (sorted pair, OpenZeppelin's ``Hashes.commutativeKeccak256``).
-An odd count needs no padding: the array layout is a complete binary tree.
-The proof of leaf ``i`` is the list of siblings from the leaf up to (not
-including) the root, so OpenZeppelin 5.x ``MerkleProof.verify(proof, root,
-leaf)`` accepts it unchanged. A one-row dataset has ``root = leaf_0`` and an
-empty proof. An empty dataset has no root and is refused.
+The rows' leaves are kept in row order in OpenZeppelin's ``StandardMerkleTree``
+layout with sorted-pair keccak256 inner nodes; the layout and the proof order
+are specified in :mod:`zkml.merkle`.
 
-ONNX digest
-===========
-``onnx_digest(path)`` is the hex sha256 of the ONNX file's bytes: it pins the
-whole model (graph, metadata and weights stored inline).
-
-Weights digest (version 1)
-==========================
-``weights_digest(path)`` pins only the trained numbers, independent of graph
-metadata (producer, doc strings, node names, initializer order in the file).
-It is the hex sha256 of::
-
-    b"zkml-weights-v1\\x00"
-    ‖ for each initializer of the main graph, sorted by the UTF-8 bytes of its name:
-        u32(len(name_utf8)) ‖ name_utf8
-        ‖ u32(len(dtype)) ‖ dtype          # ONNX TensorProto.DataType name, ASCII, e.g. b"FLOAT", b"INT64"
-        ‖ u32(ndim) ‖ u64(dim_0) ‖ … ‖ u64(dim_{ndim-1})
-        ‖ u64(len(data)) ‖ data            # the tensor's values in C order, each little-endian
-                                           # (numpy ``tobytes`` of ``onnx.numpy_helper.to_array``)
-
-with ``u32``/``u64`` unsigned big-endian integers. External-data initializers
-are loaded from beside the model. Initializers of subgraphs (``If``/``Loop``
-bodies) and ``Constant`` nodes are not part of it (``onnx_digest`` covers
-them); sparse and string initializers are refused.
+ONNX digest, weights digest
+===========================
+``onnx_digest(path)`` and ``weights_digest(path)`` are specified in
+:mod:`zkml.model_digest`.
 """
 
 from __future__ import annotations
@@ -93,8 +67,21 @@ from typing import Any, Final
 import numpy as np
 from eth_utils import keccak
 
-from zkml.errors import InputError, ModelError
-from zkml.util import sha256_bytes, sha256_file, write_json_atomic
+from zkml.errors import InputError
+from zkml.merkle import MerkleTree, RowIndexError, hash_pair, hex32, process_proof, to_bytes32, verify_inclusion
+from zkml.model_digest import WEIGHTS_DOMAIN, onnx_digest, weights_digest
+from zkml.util import sha256_file, write_json_atomic
+
+# The Merkle tree primitives and the model digests live in zkml.merkle and
+# zkml.model_digest; re-exported here
+__all__ = [
+    "COMMITMENT_FORMAT", "COMMITMENT_FORMAT_VERSION", "FEATURE_KEYS", "LABEL_KEYS", "LEAF_ENCODING_SPEC",
+    "LEAF_ENCODING_VERSION", "TREE_SPEC", "WEIGHTS_DOMAIN",
+    "CommitmentError", "CommittedDataset", "Dataset", "DatasetCommitment", "MerkleTree", "RowIndexError",
+    "build_commitment", "commit_dataset", "dataset_leaves", "dataset_row_leaf", "encode_row", "hash_pair", "hex32",
+    "load_dataset", "onnx_digest", "process_proof", "read_commitment", "row_leaf", "to_bytes32", "verify_inclusion",
+    "verify_row", "weights_digest", "write_commitment",
+]
 
 LEAF_ENCODING_VERSION: Final[int] = 1
 """Version of the row-leaf encoding described in the module docstring."""
@@ -120,150 +107,11 @@ FEATURE_KEYS: Final[tuple[str, ...]] = ("input_data", "x", "X", "inputs")
 LABEL_KEYS: Final[tuple[str, ...]] = ("y", "labels")
 """Keys that may hold the labels."""
 
-WEIGHTS_DOMAIN: Final[bytes] = b"zkml-weights-v1\x00"
-"""Domain-separation prefix of the weights digest (version 1)."""
-
 _MAX_EXACT_INT: Final[int] = 2**53
 
 
 class CommitmentError(InputError):
     """A dataset commitment file is malformed, of an unknown version, or inconsistent."""
-
-
-class RowIndexError(InputError):
-    """A row index is outside the dataset."""
-
-    def __init__(self, index: int, n_rows: int):
-        super().__init__(f"row index {index} is out of range (the dataset has {n_rows} rows: 0..{n_rows - 1})")
-        self.index: Final[int] = index
-        self.n_rows: Final[int] = n_rows
-
-
-# ---------------------------------------------------------------------------
-# bytes32 helpers
-# ---------------------------------------------------------------------------
-
-
-def to_bytes32(value: bytes | str, what: str = "value") -> bytes:
-    """Parse a bytes32 given as 32 raw bytes or as 64 hex digits (``0x`` optional).
-
-    Raises :class:`InputError` for anything else.
-    """
-    if isinstance(value, bytes):
-        raw = value
-    elif isinstance(value, str):
-        text = value[2:] if value[:2] in ("0x", "0X") else value
-        if len(text) != 64:
-            raise InputError(f"{what} must be 32 bytes as 64 hex digits, got {len(text)} characters")
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise InputError(f"{what} is not hexadecimal: {value!r}") from None
-    else:
-        raise InputError(f"{what} must be bytes or a hex string, got {type(value).__name__}")
-    if len(raw) != 32:
-        raise InputError(f"{what} must be 32 bytes, got {len(raw)}")
-    return raw
-
-
-def hex32(value: bytes) -> str:
-    """``0x``-prefixed lowercase hex of a bytes32 (the form Solidity tooling takes)."""
-    return "0x" + value.hex()
-
-
-def hash_pair(a: bytes, b: bytes) -> bytes:
-    """OpenZeppelin's ``Hashes.commutativeKeccak256``: keccak256 of the sorted pair."""
-    return keccak(a + b) if a < b else keccak(b + a)
-
-
-# ---------------------------------------------------------------------------
-# Merkle tree
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MerkleTree:
-    """A sorted-pair keccak256 Merkle tree in OpenZeppelin's array layout (see module docstring)."""
-
-    nodes: tuple[bytes, ...]
-    """All ``2n - 1`` nodes; ``nodes[0]`` is the root, leaf ``i`` is ``nodes[2n - 2 - i]``."""
-
-    @classmethod
-    def build(cls, leaves: Sequence[bytes]) -> MerkleTree:
-        """Build the tree over ``leaves`` (32-byte hashes, in order).
-
-        Raises :class:`InputError` for an empty list or a leaf that is not 32 bytes.
-        """
-        # Inputs validation
-        n = len(leaves)
-        if n == 0:
-            raise InputError("cannot build a Merkle tree over zero leaves")
-        for i, leaf in enumerate(leaves):
-            if not isinstance(leaf, bytes) or len(leaf) != 32:
-                raise InputError(f"leaf {i} is not 32 bytes")
-        # Procedure
-        nodes: list[bytes] = [b""] * (2 * n - 1)
-        for i, leaf in enumerate(leaves):
-            nodes[2 * n - 2 - i] = leaf
-        for k in range(n - 2, -1, -1):
-            nodes[k] = hash_pair(nodes[2 * k + 1], nodes[2 * k + 2])
-        return cls(tuple(nodes))
-
-    @property
-    def n_leaves(self) -> int:
-        """Number of leaves."""
-        return (len(self.nodes) + 1) // 2
-
-    @property
-    def root(self) -> bytes:
-        """The 32-byte root."""
-        return self.nodes[0]
-
-    def leaf(self, index: int) -> bytes:
-        """Leaf ``index``; raises :class:`RowIndexError` when out of range."""
-        return self.nodes[self._position(index)]
-
-    def leaves(self) -> list[bytes]:
-        """All leaves, in order."""
-        return [self.nodes[len(self.nodes) - 1 - i] for i in range(self.n_leaves)]
-
-    def proof(self, index: int) -> list[bytes]:
-        """Sibling hashes from leaf ``index`` up to the root (OpenZeppelin ``MerkleProof`` order).
-
-        Raises :class:`RowIndexError` when ``index`` is out of range.
-        """
-        k = self._position(index)
-        path: list[bytes] = []
-        while k > 0:
-            path.append(self.nodes[k - 1 if k % 2 == 0 else k + 1])
-            k = (k - 1) // 2
-        return path
-
-    def _position(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.n_leaves:
-            raise RowIndexError(index, self.n_leaves)
-        return len(self.nodes) - 1 - index
-
-
-def process_proof(leaf: bytes | str, proof: Sequence[bytes | str]) -> bytes:
-    """The root that ``proof`` leads to from ``leaf`` (OpenZeppelin ``MerkleProof.processProof``).
-
-    Raises :class:`InputError` when the leaf or a proof element is not a bytes32.
-    """
-    computed = to_bytes32(leaf, "leaf")
-    for i, sibling in enumerate(proof):
-        computed = hash_pair(computed, to_bytes32(sibling, f"proof[{i}]"))
-    return computed
-
-
-def verify_inclusion(root: bytes | str, leaf: bytes | str, proof: Sequence[bytes | str]) -> bool:
-    """True iff ``proof`` shows ``leaf`` is in the tree with ``root`` (OpenZeppelin ``MerkleProof.verify``).
-
-    Malformed input (not bytes32) raises :class:`InputError`; a well-formed
-    proof that does not lead to ``root`` returns False.
-    """
-    expected = to_bytes32(root, "root")
-    return process_proof(leaf, proof) == expected
 
 
 # ---------------------------------------------------------------------------
@@ -652,68 +500,3 @@ def verify_row(
     expected = to_bytes32(root, "root")
     leaf = dataset_row_leaf(load_dataset(data_path), index)
     return verify_inclusion(expected, leaf, proof)
-
-
-# ---------------------------------------------------------------------------
-# Model digests
-# ---------------------------------------------------------------------------
-
-
-def onnx_digest(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of the ONNX file's bytes. Raises :class:`InputError` when the file is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"ONNX file not found: {path}")
-    return sha256_file(path)
-
-
-def weights_digest(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 identity of the model's main-graph initializers (layout in the module docstring).
-
-    Raises :class:`InputError` when the file is missing and
-    :class:`ModelError` when it is not a readable ONNX model or has sparse,
-    string or duplicate-named initializers.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"ONNX file not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=True)
-    except Exception as e:  # onnx raises DecodeError, OSError, ValueError… for bad files
-        raise ModelError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from e
-    graph = model.graph
-    if len(graph.sparse_initializer):
-        raise ModelError(f"{path}: sparse initializers are not supported by the weights digest")
-    named = [(t.name.encode("utf-8"), t) for t in graph.initializer]
-    names = [n for n, _ in named]
-    if len(set(names)) != len(names):
-        raise ModelError(f"{path}: duplicate initializer names")
-
-    chunks = [WEIGHTS_DOMAIN]
-    for name, tensor in sorted(named, key=lambda item: item[0]):
-        if tensor.data_type == onnx.TensorProto.STRING:
-            raise ModelError(f"{path}: string initializer {tensor.name!r} is not supported by the weights digest")
-        try:
-            arr = numpy_helper.to_array(tensor, base_dir=str(path.parent))
-        except Exception as e:
-            raise ModelError(f"{path}: cannot read initializer {tensor.name!r} ({type(e).__name__}: {e})") from e
-        dtype = onnx.TensorProto.DataType.Name(tensor.data_type).encode("ascii")
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(arr.dtype.newbyteorder("<"))
-        data = arr.tobytes()
-        dims = [int(d) for d in tensor.dims]
-        chunks += [
-            struct.pack(">I", len(name)),
-            name,
-            struct.pack(">I", len(dtype)),
-            dtype,
-            struct.pack(">I", len(dims)),
-            *(struct.pack(">Q", d) for d in dims),
-            struct.pack(">Q", len(data)),
-            data,
-        ]
-    return sha256_bytes(b"".join(chunks))
