@@ -6,10 +6,14 @@ Modules, one concept each:
 * :mod:`zkml.evm.anvil` — the embedded anvil: a child process, or the detached
   chain of ``zkml chain up|down|status`` with ``--state`` persistence.
 * :mod:`zkml.evm.chain` — connect to any EVM RPC, sign locally, deploy / call /
-  transact, decode reverts and events.
+  transact; :mod:`zkml.evm.abi` encodes calls and decodes results, events and
+  reverts; :mod:`zkml.evm.keys` loads the signing key (env var or key file).
 * :mod:`zkml.evm.verifier` — render the Halo2 verifier with ezkl (no download),
-  compile, check EIP-170, deploy, verify proofs on chain, measure gas.
-* :mod:`zkml.evm.registry` — client of ``verifiers/ModelRegistry.sol``.
+  compile, check EIP-170, deploy, verify proofs on chain, measure gas;
+  :mod:`zkml.evm.optimize` is its exact gas rewrite of ezkl's Solidity.
+* :mod:`zkml.evm.registry` — client of ``verifiers/ModelRegistry.sol``; its record
+  types are in :mod:`zkml.evm.registry_types`, its revert messages in
+  :mod:`zkml.evm.registry_errors`.
 
 Nothing is imported here eagerly: ``zkml chain status`` should not pay for web3.
 """

@@ -36,19 +36,38 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from zkml import provenance
 from zkml.errors import ChainError, ConfigError, InputError
-from zkml.evm.chain import Chain, Contract, ContractRevert, Deployment, EventLog, TxReceipt, keccak_words
+from zkml.evm.chain import Chain, Contract, ContractRevert, Deployment, EventLog, TxReceipt
+from zkml.evm.registry_errors import RegistryError, _friendly
+from zkml.evm.registry_types import (
+    ZERO32,
+    InstanceLayout,
+    ModelInfo,
+    ModelRecord,
+    PendingUpdate,
+    commit,
+    proposal_commitments,
+    row_calldata,
+    to_bytes32,
+    to_model_id,
+)
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
-from zkml.evm.verifier import VerifierDeployment, read_proof
-from zkml.util import read_json
+from zkml.evm.verifier import read_proof
+
+# Records, layouts and commitments live in zkml.evm.registry_types, revert messages in
+# zkml.evm.registry_errors; re-exported here
+__all__ = [
+    "CONTRACTS_DIR_ENV", "DEFAULT_CHALLENGE_WINDOW", "REGISTRY_CONTRACT", "REGISTRY_SOURCE", "VERSION_STATUS", "ZERO32",
+    "InstanceLayout", "ModelInfo", "ModelRecord", "PendingUpdate", "Registry", "RegistryError", "RegistryGasReport",
+    "commit", "compile_registry", "measure_registry_gas", "proposal_commitments", "registry_source", "row_calldata",
+    "to_bytes32", "to_model_id",
+]
 
 #: Default challenge window for updates: one day.
 DEFAULT_CHALLENGE_WINDOW: Final[int] = 86_400
@@ -57,432 +76,8 @@ REGISTRY_SOURCE: Final[str] = "ModelRegistry.sol"
 REGISTRY_CONTRACT: Final[str] = "ModelRegistry"
 #: Env var pointing at the directory holding our .sol files.
 CONTRACTS_DIR_ENV: Final[str] = "ZKML_CONTRACTS_DIR"
-ZERO32: Final[bytes] = b"\x00" * 32
 
 VERSION_STATUS: Final[tuple[str, ...]] = ("none", "pending", "accepted", "rejected", "cancelled", "revoked")
-
-
-class RegistryError(ContractRevert):
-    """The registry refused a call or transaction (decoded reason in the message)."""
-
-
-# Identifiers and digests
-
-
-def to_model_id(value: str | bytes) -> bytes:
-    """A 32-byte model id: ``0x`` + 64 hex digits as is, raw 32 bytes as is, else keccak256 of the UTF-8 name.
-
-    Raises:
-        ConfigError: empty name.
-    """
-    if isinstance(value, bytes):
-        if len(value) != 32:
-            raise ConfigError("a raw model id must be 32 bytes")
-        return value
-    if value.startswith("0x") and len(value) == 66:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    if not value:
-        raise ConfigError("the model id must not be empty")
-    return keccak(value.encode())
-
-
-def to_bytes32(value: str | bytes | int | None, what: str = "value") -> bytes:
-    """A bytes32 from hex (sha256 digests, 0x-prefixed or not), raw bytes, an int, or None (zero).
-
-    Raises:
-        ConfigError: not 32 bytes.
-    """
-    if value is None:
-        return ZERO32
-    if isinstance(value, int):
-        return value.to_bytes(32, "big")
-    if isinstance(value, str):
-        try:
-            value = bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            raise ConfigError(f"{what} is not hex") from None
-    if len(value) != 32:
-        raise ConfigError(f"{what} must be 32 bytes, got {len(value)}")
-    return bytes(value)
-
-
-# Layout
-
-
-def _visibility(raw: Any) -> tuple[str, bool]:
-    """(kind, hash_is_public) from ezkl's settings encoding ("Public", {"Hashed": {...}}, ...)."""
-    if isinstance(raw, Mapping):
-        kind = next(iter(raw), "")
-        inner = raw.get(kind)
-        public = bool(inner.get("hash_is_public", True)) if isinstance(inner, Mapping) else True
-        return str(kind).lower(), public
-    return str(raw).lower(), True
-
-
-@dataclass(frozen=True)
-class InstanceLayout:
-    """Where inputs, weights commitment and outputs sit in a proof's public instances."""
-
-    total: int
-    """Number of public instances."""
-    input_offset: int
-    """First input instance (raw inputs, or their Poseidon hash)."""
-    input_len: int
-    """Number of input instances (0: inputs private)."""
-    weights_offset: int
-    """First weights-commitment instance."""
-    weights_len: int
-    """0 when the VK binds the weights (fixed params); else the Poseidon hash slice."""
-    output_offset: int
-    """First output instance."""
-    output_len: int
-    """Number of output instances (0: outputs private)."""
-
-    def as_tuple(self) -> tuple[int, ...]:
-        """ABI tuple order of the Solidity struct."""
-        return (self.total, self.input_offset, self.input_len, self.weights_offset, self.weights_len,
-                self.output_offset, self.output_len)
-
-    @classmethod
-    def from_abi(cls, d: Mapping[str, Any]) -> InstanceLayout:
-        """From the decoded struct (dict by field name)."""
-        return cls(int(d["total"]), int(d["inputOffset"]), int(d["inputLen"]), int(d["weightsOffset"]),
-                   int(d["weightsLen"]), int(d["outputOffset"]), int(d["outputLen"]))
-
-    @classmethod
-    def from_settings(cls, settings: str | os.PathLike[str] | Mapping[str, Any]) -> InstanceLayout:
-        """Derive the layout from ezkl's ``settings.json``.
-
-        ezkl 23.0.5 orders instances as (measured on real proofs): the
-        Poseidon hash of a hashed input (one per input tensor), the hash of
-        hashed params (one), the raw public inputs, then the outputs — raw
-        when public, their hash (one per output tensor) when hashed.
-
-        Raises:
-            ConfigError: unreadable settings, or params whose visibility does
-                not bind the weights (private, polycommit), or hash counts
-                that do not add up to ezkl's module sizes.
-        """
-        try:
-            s: Any = settings if isinstance(settings, Mapping) else read_json(settings)
-            ra = s["run_args"]
-            shapes = [list(map(int, sh)) for sh in s["model_instance_shapes"]]
-            n_in = len(s.get("model_input_scales", [])) or 1
-            n_out = len(s.get("model_output_scales", [])) or 1
-            hashed_total = sum(int(x) for x in s.get("module_sizes", {}).get("poseidon", [0, [0]])[1])
-            vis_in, pub_in = _visibility(ra["input_visibility"])
-            vis_par, pub_par = _visibility(ra["param_visibility"])
-            vis_out, pub_out = _visibility(ra["output_visibility"])
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-            raise ConfigError(f"cannot read circuit settings: {e}") from e
-
-        if vis_par not in ("fixed", "hashed") or (vis_par == "hashed" and not pub_par):
-            raise ConfigError(
-                f"param visibility {vis_par!r} does not bind the weights to the verifier; "
-                "the registry needs fixed params or publicly hashed params"
-            )
-
-        def size(shape: list[int]) -> int:
-            n = 1
-            for d in shape:
-                n *= d
-            return n
-
-        h_in = n_in if vis_in == "hashed" and pub_in else 0
-        h_par = 1 if vis_par == "hashed" else 0
-        h_out = n_out if vis_out == "hashed" and pub_out else 0
-        if h_in + h_par + h_out != hashed_total:
-            raise ConfigError(
-                f"cannot derive the instance layout: {h_in + h_par + h_out} public hashes expected, "
-                f"settings report {hashed_total}"
-            )
-        raw_in = sum(size(sh) for sh in shapes[:n_in]) if vis_in == "public" else 0
-        raw_out_shapes = shapes[n_in:] if vis_in == "public" else shapes
-        raw_out = sum(size(sh) for sh in raw_out_shapes[:n_out]) if vis_out == "public" else 0
-        total = h_in + h_par + h_out + raw_in + raw_out
-        # Measured on ezkl 23.0.5: [input hash][params hash][raw public input][output: raw or hash]
-        if vis_in == "hashed":
-            in_off, in_len = 0, h_in
-        else:
-            in_off, in_len = h_in + h_par, raw_in
-        if vis_out == "hashed":
-            out_off, out_len = h_in + h_par + raw_in, h_out
-        else:
-            out_off, out_len = h_in + h_par + raw_in, raw_out
-        return cls(total, in_off, in_len, h_in if h_par else 0, h_par, out_off, out_len)
-
-    def inputs(self, instances: Sequence[int]) -> list[int]:
-        """The input slice of ``instances``."""
-        return list(instances[self.input_offset : self.input_offset + self.input_len])
-
-    def outputs(self, instances: Sequence[int]) -> list[int]:
-        """The output slice of ``instances``."""
-        return list(instances[self.output_offset : self.output_offset + self.output_len])
-
-    def weights_commitment(self, instances: Sequence[int]) -> bytes:
-        """The weights commitment a proof carries (zero when the VK binds the weights)."""
-        if self.weights_len == 0:
-            return ZERO32
-        part = instances[self.weights_offset : self.weights_offset + self.weights_len]
-        return int(part[0]).to_bytes(32, "big") if self.weights_len == 1 else keccak_words(part)
-
-
-# Records
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One version of a model as the registry stores it."""
-
-    verifier: str
-    """Verifier contract (a reusable verifier when :attr:`vka` is set)."""
-    onnx_sha256: bytes
-    """sha256 of the ONNX file."""
-    vk_digest: bytes
-    """sha256 of the verification key."""
-    layout: InstanceLayout
-    """Instance layout of the circuit."""
-    weights_commitment: bytes = ZERO32
-    """Poseidon hash of the params (hashed params), or zero / informational digest when fixed."""
-    dataset_root: bytes = ZERO32
-    """Merkle root of the training data (keccak256 leaves, sorted pairs); zero if none."""
-    metadata_uri: str = ""
-    """Where humans find the model card."""
-    vka: str | None = None
-    """Data contract holding the VK artifact (reusable verifier only)."""
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """ABI tuple order of the Solidity struct."""
-        return (
-            to_checksum_address(self.verifier),
-            to_checksum_address(self.vka) if self.vka else "0x" + "00" * 20,
-            to_bytes32(self.onnx_sha256, "onnx sha256"),
-            to_bytes32(self.weights_commitment, "weights commitment"),
-            to_bytes32(self.vk_digest, "vk digest"),
-            to_bytes32(self.dataset_root, "dataset root"),
-            self.layout.as_tuple(),
-            self.metadata_uri,
-        )
-
-    @classmethod
-    def from_abi(cls, d: Mapping[str, Any]) -> ModelRecord:
-        """From the decoded struct (dict by field name)."""
-        vka = str(d["vka"])
-        return cls(
-            verifier=str(d["verifier"]),
-            vka=None if int(vka, 16) == 0 else vka,
-            onnx_sha256=bytes(d["onnxSha256"]),
-            weights_commitment=bytes(d["weightsCommitment"]),
-            vk_digest=bytes(d["vkDigest"]),
-            dataset_root=bytes(d["datasetRoot"]),
-            layout=InstanceLayout.from_abi(d["layout"]),
-            metadata_uri=str(d["metadataURI"]),
-        )
-
-    @classmethod
-    def for_deployment(
-        cls,
-        deployment: VerifierDeployment,
-        *,
-        onnx_sha256: str | bytes,
-        vk_digest: str | bytes,
-        layout: InstanceLayout,
-        weights_commitment: str | bytes | None = None,
-        dataset_root: str | bytes | None = None,
-        metadata_uri: str = "",
-    ) -> ModelRecord:
-        """A record pointing at a deployed verifier (per-circuit or reusable)."""
-        return cls(
-            verifier=deployment.address,
-            vka=deployment.vka_address,
-            onnx_sha256=to_bytes32(onnx_sha256, "onnx sha256"),
-            vk_digest=to_bytes32(vk_digest, "vk digest"),
-            layout=layout,
-            weights_commitment=to_bytes32(weights_commitment, "weights commitment"),
-            dataset_root=to_bytes32(dataset_root, "dataset root"),
-            metadata_uri=metadata_uri,
-        )
-
-    def signable(self, model_id: str | bytes, version: int) -> provenance.ModelRecord:
-        """This record as ``version`` of ``model_id``, in the EIP-712 form its owner signs."""
-        return provenance.ModelRecord(
-            model_id=to_model_id(model_id),
-            version=int(version),
-            verifier=to_checksum_address(self.verifier),
-            vka=to_checksum_address(self.vka) if self.vka else provenance.ZERO_ADDRESS,
-            onnx_sha256=to_bytes32(self.onnx_sha256, "onnx sha256"),
-            weights_commitment=to_bytes32(self.weights_commitment, "weights commitment"),
-            vk_digest=to_bytes32(self.vk_digest, "vk digest"),
-            dataset_root=to_bytes32(self.dataset_root, "dataset root"),
-            layout=self.layout.as_tuple(),
-            metadata_uri=self.metadata_uri,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """Machine-readable form."""
-        return {
-            "verifier": self.verifier,
-            "vka": self.vka,
-            "onnx_sha256": self.onnx_sha256.hex(),
-            "weights_commitment": "0x" + self.weights_commitment.hex(),
-            "vk_digest": self.vk_digest.hex(),
-            "dataset_root": "0x" + self.dataset_root.hex(),
-            "layout": dict(zip(("total", "input_offset", "input_len", "weights_offset", "weights_len",
-                                "output_offset", "output_len"), self.layout.as_tuple(), strict=True)),
-            "metadata_uri": self.metadata_uri,
-        }
-
-
-@dataclass(frozen=True)
-class PendingUpdate:
-    """An update waiting out its challenge window."""
-
-    version: int
-    """Version number it will get."""
-    deadline: int
-    """Unix time from which it may be finalized (challenges before)."""
-    test_input_commitment: bytes
-    """commit(input slice) of the proposer's test input."""
-    predicted_output_commitment: bytes
-    """commit(output slice) the proposer claims the new model produces."""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model's current state."""
-
-    model_id: bytes
-    """32-byte id."""
-    owner: str
-    """Owner address."""
-    current_version: int
-    """Active version."""
-    latest_version: int
-    """Highest version number ever proposed."""
-    paused: bool
-    """Whether verification is paused."""
-    pending: PendingUpdate | None
-    """The update in its challenge window, if any."""
-    record: ModelRecord
-    """The active record."""
-
-
-def commit(values: Sequence[int]) -> bytes:
-    """The registry's commitment: ``keccak256(abi.encodePacked(uint256[] values))``."""
-    return keccak_words(values)
-
-
-def proposal_commitments(layout: InstanceLayout, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[bytes, bytes]:
-    """``(commit(inputs), commit(outputs))`` of a proof: what ``propose_update`` needs.
-
-    Make an honest proof of the *proposed* model on the test input and pass it here.
-    """
-    _, instances = read_proof(proof_json)
-    return commit(layout.inputs(instances)), commit(layout.outputs(instances))
-
-
-def row_calldata(features: Any, label: float | None) -> tuple[bytes, bytes]:
-    """``(features, label)`` bytes of one dataset row as ``verifyDatasetRow`` takes them.
-
-    Leaf encoding v1 of :mod:`zkml.commit`: the row's values flattened in C
-    order as big-endian float64, and the label as one big-endian float64
-    (empty for an unlabelled dataset).
-
-    Raises:
-        InputError: NaN or infinite values.
-    """
-    values = np.asarray(features, dtype=np.float64)
-    if not np.isfinite(values).all() or (label is not None and not np.isfinite(label)):
-        raise InputError("a dataset row must not contain NaN or infinity")
-    label_bytes = b"" if label is None else np.asarray([label], dtype=">f8").tobytes()
-    return np.ascontiguousarray(values, dtype=">f8").tobytes(), label_bytes
-
-
-# Error messages
-
-
-def _h(b: Any) -> str:
-    return "0x" + bytes(b).hex() if isinstance(b, (bytes, bytearray)) else str(b)
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_MESSAGES: Final[dict[str, Any]] = {
-    "InvalidModelId": lambda a: "the zero model id is not allowed",
-    "UnknownModel": lambda a: f"model {_h(a['modelId'])} is not registered",
-    "ModelAlreadyRegistered": lambda a: f"model {_h(a['modelId'])} is already registered",
-    "NotModelOwner": lambda a: f"{a['caller']} is not the owner of model {_h(a['modelId'])}",
-    "ModelIsPaused": lambda a: f"model {_h(a['modelId'])} is paused",
-    "ModelNotPaused": lambda a: f"model {_h(a['modelId'])} is not paused",
-    "NoVerifierCode": lambda a: f"verifier not deployed: no code at {a['verifier']}",
-    "BadVka": lambda a: f"{a['vka']} does not hold a VK artifact",
-    "InvalidLayout": lambda a: "the instance layout is inconsistent (a slice runs past the instance count)",
-    "MissingWeightsCommitment": lambda a: "the layout binds hashed weights but the weights commitment is zero",
-    "MissingTestCommitment": lambda a: "an update needs the test-input and predicted-output commitments",
-    "InstanceCountMismatch": lambda a: (
-        f"the proof carries {a['actual']} public instances but the model expects {a['expected']} "
-        "(a proof for another circuit?)"
-    ),
-    "WeightsCommitmentMismatch": lambda a: (
-        f"the proof's weights commitment {_h(a['actual'])} is not the registered {_h(a['expected'])} "
-        "(a proof for other weights)"
-    ),
-    "InvalidProof": lambda a: f"the verifier rejected the proof for model {_h(a['modelId'])} version {a['version']}",
-    "UpdateAlreadyPending": lambda a: f"model {_h(a['modelId'])} already has update v{a['version']} pending",
-    "NoPendingUpdate": lambda a: f"model {_h(a['modelId'])} has no pending update",
-    "ChallengeWindowOpen": lambda a: (
-        f"the challenge window of model {_h(a['modelId'])} is open until {_when(a['deadline'])}: finalize after it"
-    ),
-    "ChallengeWindowClosed": lambda a: (
-        f"the challenge window of model {_h(a['modelId'])} closed at {_when(a['deadline'])}"
-    ),
-    "ChallengeUnsupported": lambda a: (
-        f"the proposed version of model {_h(a['modelId'])} has no public inputs or outputs to challenge"
-    ),
-    "TestInputMismatch": lambda a: (
-        f"the proof's input commits to {_h(a['actual'])}, not the committed test input {_h(a['expected'])}"
-    ),
-    "OutputMatchesPrediction": lambda a: "challenge failed: the proof's output matches the proposer's prediction",
-    "NothingToRollBack": lambda a: f"model {_h(a['modelId'])} has no earlier accepted version to roll back to",
-    "NoDatasetRoot": lambda a: f"model {_h(a['modelId'])} has no dataset root",
-    "UnknownVersion": lambda a: f"model {_h(a['modelId'])} has no version {a['version']}",
-    "WindowTooLong": lambda a: f"a challenge window of {a['window']} s exceeds the 365-day maximum",
-    "ZeroAddress": lambda a: "the zero address is not allowed",
-    "SignerNotOwner": lambda a: (
-        f"signature refused for model {_h(a['modelId'])}: it recovers to {a['signer']}, not the owner {a['owner']} "
-        "(signed by another key, or the record changed after signing)"
-    ),
-    "WrongVersion": lambda a: (
-        f"signature refused for model {_h(a['modelId'])}: it is for version {a['signed']} but the next version is "
-        f"{a['next']} (a replayed or stale signature)"
-    ),
-    "ZeroDatasetRoot": lambda a: "the dataset root must not be zero",
-    "DatasetRootAlreadySet": lambda a: (
-        f"model {_h(a['modelId'])} version {a['version']} already has dataset root {_h(a['root'])}; "
-        "a new root needs an update"
-    ),
-    "InvalidAuditCounts": lambda a: f"an audit cannot have {a['correct']} correct rows out of {a['sampled']} sampled",
-    "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
-    "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
-    "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
-    "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} lacks the registry role {_h(a['neededRole'])}",
-}
-
-
-def _friendly(e: ContractRevert) -> RegistryError:
-    fmt = _MESSAGES.get(e.error_name or "")
-    msg = e.message
-    if fmt is not None:
-        try:
-            msg = f"registry: {fmt(e.error_args)}"
-        except (KeyError, TypeError, ValueError):
-            pass
-    return RegistryError(msg, error_name=e.error_name, error_args=e.error_args, data=e.data)
 
 
 def _signature_bytes(signature: bytes | str) -> bytes:
@@ -998,4 +593,3 @@ def measure_registry_gas(
         propose_gas=proposed.gas_used,
         finalize_gas=finalized.gas_used,
     )
-

@@ -1,0 +1,101 @@
+"""The registry's custom errors, turned into one-line messages (:class:`RegistryError`).
+
+Every revert of ``verifiers/ModelRegistry.sol`` is decoded against its ABI
+(:func:`zkml.evm.abi.decode_revert`) and re-raised by :mod:`zkml.evm.registry`
+through :func:`_friendly` with the message from the table below.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from zkml.evm.abi import ContractRevert
+
+
+class RegistryError(ContractRevert):
+    """The registry refused a call or transaction (decoded reason in the message)."""
+
+
+# Error messages
+
+
+def _h(b: Any) -> str:
+    return "0x" + bytes(b).hex() if isinstance(b, (bytes, bytearray)) else str(b)
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_MESSAGES: Final[dict[str, Any]] = {
+    "InvalidModelId": lambda a: "the zero model id is not allowed",
+    "UnknownModel": lambda a: f"model {_h(a['modelId'])} is not registered",
+    "ModelAlreadyRegistered": lambda a: f"model {_h(a['modelId'])} is already registered",
+    "NotModelOwner": lambda a: f"{a['caller']} is not the owner of model {_h(a['modelId'])}",
+    "ModelIsPaused": lambda a: f"model {_h(a['modelId'])} is paused",
+    "ModelNotPaused": lambda a: f"model {_h(a['modelId'])} is not paused",
+    "NoVerifierCode": lambda a: f"verifier not deployed: no code at {a['verifier']}",
+    "BadVka": lambda a: f"{a['vka']} does not hold a VK artifact",
+    "InvalidLayout": lambda a: "the instance layout is inconsistent (a slice runs past the instance count)",
+    "MissingWeightsCommitment": lambda a: "the layout binds hashed weights but the weights commitment is zero",
+    "MissingTestCommitment": lambda a: "an update needs the test-input and predicted-output commitments",
+    "InstanceCountMismatch": lambda a: (
+        f"the proof carries {a['actual']} public instances but the model expects {a['expected']} "
+        "(a proof for another circuit?)"
+    ),
+    "WeightsCommitmentMismatch": lambda a: (
+        f"the proof's weights commitment {_h(a['actual'])} is not the registered {_h(a['expected'])} "
+        "(a proof for other weights)"
+    ),
+    "InvalidProof": lambda a: f"the verifier rejected the proof for model {_h(a['modelId'])} version {a['version']}",
+    "UpdateAlreadyPending": lambda a: f"model {_h(a['modelId'])} already has update v{a['version']} pending",
+    "NoPendingUpdate": lambda a: f"model {_h(a['modelId'])} has no pending update",
+    "ChallengeWindowOpen": lambda a: (
+        f"the challenge window of model {_h(a['modelId'])} is open until {_when(a['deadline'])}: finalize after it"
+    ),
+    "ChallengeWindowClosed": lambda a: (
+        f"the challenge window of model {_h(a['modelId'])} closed at {_when(a['deadline'])}"
+    ),
+    "ChallengeUnsupported": lambda a: (
+        f"the proposed version of model {_h(a['modelId'])} has no public inputs or outputs to challenge"
+    ),
+    "TestInputMismatch": lambda a: (
+        f"the proof's input commits to {_h(a['actual'])}, not the committed test input {_h(a['expected'])}"
+    ),
+    "OutputMatchesPrediction": lambda a: "challenge failed: the proof's output matches the proposer's prediction",
+    "NothingToRollBack": lambda a: f"model {_h(a['modelId'])} has no earlier accepted version to roll back to",
+    "NoDatasetRoot": lambda a: f"model {_h(a['modelId'])} has no dataset root",
+    "UnknownVersion": lambda a: f"model {_h(a['modelId'])} has no version {a['version']}",
+    "WindowTooLong": lambda a: f"a challenge window of {a['window']} s exceeds the 365-day maximum",
+    "ZeroAddress": lambda a: "the zero address is not allowed",
+    "SignerNotOwner": lambda a: (
+        f"signature refused for model {_h(a['modelId'])}: it recovers to {a['signer']}, not the owner {a['owner']} "
+        "(signed by another key, or the record changed after signing)"
+    ),
+    "WrongVersion": lambda a: (
+        f"signature refused for model {_h(a['modelId'])}: it is for version {a['signed']} but the next version is "
+        f"{a['next']} (a replayed or stale signature)"
+    ),
+    "ZeroDatasetRoot": lambda a: "the dataset root must not be zero",
+    "DatasetRootAlreadySet": lambda a: (
+        f"model {_h(a['modelId'])} version {a['version']} already has dataset root {_h(a['root'])}; "
+        "a new root needs an update"
+    ),
+    "InvalidAuditCounts": lambda a: f"an audit cannot have {a['correct']} correct rows out of {a['sampled']} sampled",
+    "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
+    "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
+    "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
+    "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} lacks the registry role {_h(a['neededRole'])}",
+}
+
+
+def _friendly(e: ContractRevert) -> RegistryError:
+    fmt = _MESSAGES.get(e.error_name or "")
+    msg = e.message
+    if fmt is not None:
+        try:
+            msg = f"registry: {fmt(e.error_args)}"
+        except (KeyError, TypeError, ValueError):
+            pass
+    return RegistryError(msg, error_name=e.error_name, error_args=e.error_args, data=e.data)
