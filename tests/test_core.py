@@ -345,3 +345,13 @@ def test_freivalds_is_off_unless_asked(freivalds: bool, tmp_path: Path) -> None:
     cols = json.loads(settings.read_text())["einsum_params"]["total_einsum_col_size"]
     assert (cols > 1000) if freivalds else cols == 0
 
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "circuits").glob("*.toml")), ids=lambda p: p.stem)
+def test_bundled_recipes_load(recipe: Path) -> None:
+    from zkml.recipe import load_recipe
+
+    r = load_recipe(recipe)
+    assert r.model.is_file() and r.calibration.is_file()
+    if "onchain" in recipe.stem:  # the gas-tuned recipes: fewest commitments, Freivalds off
+        assert r.options.num_inner_cols == 1 and r.options.input_visibility == "private" and not r.options.freivalds

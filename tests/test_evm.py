@@ -336,8 +336,8 @@ def _ec_muls(chain: Chain, address: str, proof: dict[str, Any]) -> int:
     """ecMul precompile calls (address 0x07) made while verifying ``proof``."""
     p, inst = read_proof(proof)
     trace = chain.rpc("debug_traceCall", [{"to": address, "data": "0x" + verify_calldata(p, inst).hex()}, "latest",
-                                          {"disableMemory": True, "disableStorage": True}])
-    return sum(1 for s in trace["structLogs"] if s["op"] == "STATICCALL" and int(s["stack"][-2], 16) == 7)
+                                          {"tracer": "callTracer"}])
+    return sum(1 for call in trace.get("calls", []) if int(call["to"], 16) == 7)
 
 
 def test_gas_rewrite_keeps_every_verdict_and_saves_ec_muls(chain: Chain, world: World, tmp_path: Path) -> None:
