@@ -35,6 +35,9 @@ def _cli(store: Store, *args: str) -> Any:
 def test_deploy_records_chain_and_eip170(deployed: dict[str, Any], store: Store, mlp_circuit: Circuit) -> None:
     assert deployed["chain_id"] == 31337 and deployed["model_id"] == "digits_mlp"
     assert 0 < deployed["verifier"]["bytecode_bytes"] <= 24_576
+    # the digits MLP's VK has zero commitments: the deployed contract is zkml's cheaper rewrite
+    assert deployed["verifier"]["optimizations"] == ["fold-zero-vk-points"] and deployed["verifier"]["ec_muls_saved"] >= 1
+    assert deployed["verifier"]["optimizer_runs"] == 1_000_000
     assert deployed["registration"]["tx"].startswith("0x")
     rec = json.loads((store.root / "chains" / "31337.json").read_text())
     assert rec["models"]["digits_mlp"]["circuit_id"] == mlp_circuit.circuit_id
