@@ -1,7 +1,7 @@
 """Benchmark: verifier bytecode size, deploy gas and verification gas on a real anvil, zkml vs raw ezkl.
 
     .venv/bin/python benches/bench_gas.py [--models mlp,cnn] [--batches 1,16,64] [--variants all|base|onchain]
-                                         [--out benches/out/bench_gas.json]
+                                         [--batch-verify 1,2,4,8] [--scale S] [--out benches/out/bench_gas.json]
 
 For each reference model and batch size: compile (cached in benches/out/store),
 prove, then generate the Solidity verifier twice from the same verifying key:
@@ -16,7 +16,9 @@ artifact when the per-circuit one is over EIP-170) and verify the same proof.
 Gas per proof and per inference; the zkml verifier is also called through a
 ``ModelRegistry`` transaction (the path users take). Every variant after the
 first batch-1 circuit reuses its calibrated scale, so batch sizes compare
-like with like. Prints a table, writes JSON.
+like with like. With ``--batch-verify``, batch-1 rows also measure
+``Halo2BatchVerifier``: n independent proofs checked in one call with one
+pairing (:mod:`zkml.evm.batch`). Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -88,13 +90,32 @@ def deploy_and_verify(chain: Any, store: Any, circuit: Any, proof: dict[str, Any
     ok, gas = verify_onchain(chain, dep, proof)
     assert ok and gas, f"{'zkml' if zkml else 'raw ezkl'} verifier rejected a valid proof"
     p, inst = read_proof(proof)
-    return {"dep": dep, "per_circuit_bytecode": per_circuit, "reusable": dep.reusable, "deployed_bytecode": compiled.deployed_size,
+    return {"dep": dep, "art": art, "per_circuit_bytecode": per_circuit, "reusable": dep.reusable, "deployed_bytecode": compiled.deployed_size,
             "deploy_gas": dep.deploy_gas, "verify_gas": gas, "optimizer_runs": compiled.contract.optimizer_runs,
             "ec_muls": ec_muls(chain, dep.address, verify_calldata(p, inst, dep.vka_words)),
             "optimizations": list(art.optimizations)}
 
 
-def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any, registry: Any) -> dict[str, Any]:
+def batch_verification(chain: Any, store: Any, circuit: Any, art: Any, shape: tuple[int, ...], sizes: list[int]) -> list[dict[str, Any]]:
+    """Gas of verifying n independent single proofs in one Halo2BatchVerifier call, for each n."""
+    from zkml.evm.batch import deploy_batch, verify_batch_onchain
+    from zkml.prove import prove
+
+    with np.load(TEST) as z:
+        x = z["x"][: max(sizes) * circuit.batch_size].reshape(-1, *shape)
+    proofs = [p.to_ezkl("23.0.5") for p in prove(circuit, x, timeout=3600).proofs]
+    dep = deploy_batch(chain, art, circuit.folder / "evm-bench-batch", cache_dir=store.root / "solc-cache")
+    out = []
+    for n in sizes:
+        ok, gas = verify_batch_onchain(chain, dep, proofs[:n])
+        assert ok and gas, f"batch of {n} valid proofs rejected"
+        out.append({"proofs": n, "gas": gas, "gas_per_proof": gas / n, "deploy_gas": dep.deploy_gas,
+                    "deferred_bytecode": dep.deferred_size})
+    return out
+
+
+def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any, registry: Any,
+            batch_sizes: list[int] | None = None) -> dict[str, Any]:
     from zkml.calibrate import CircuitOptions
     from zkml.circuit import compile_model
     from zkml.evm.registry import InstanceLayout, ModelRecord
@@ -113,7 +134,11 @@ def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any,
     raw = deploy_and_verify(chain, store, circuit, proof, circuit.folder / "evm-bench-raw", zkml=False)
     ours = deploy_and_verify(chain, store, circuit, proof, circuit.folder / "evm-bench", zkml=True)
     dep = ours.pop("dep")
+    art = ours.pop("art")
     raw.pop("dep")
+    raw.pop("art")
+    batched = (batch_verification(chain, store, circuit, art, shape, batch_sizes)
+               if batch_sizes and not art.reusable else None)
     record = ModelRecord.for_deployment(
         dep, onnx_sha256=circuit.model_sha256, vk_digest=circuit.files["vk.key"],
         layout=InstanceLayout.from_settings(circuit.settings_path),
@@ -131,6 +156,7 @@ def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any,
         "verify_gas_direct": ours["verify_gas"], "verify_gas_registry_tx": receipt.gas_used,
         "gas_per_inference": ours["verify_gas"] / B, "registry_gas_per_inference": receipt.gas_used / B,
         "raw_over_zkml": raw["verify_gas"] / ours["verify_gas"],
+        "batch_verification": batched,
     }
 
 
@@ -145,6 +171,15 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['model']} | {r['variant']} | {r['logrows']} | {r['instances']} | {size} | {z['deploy_gas']:,} | "
                      f"{raw['verify_gas']:,} ({raw['ec_muls']}) | **{z['verify_gas']:,}** ({z['ec_muls']}) | {r['raw_over_zkml']:.2f}× | "
                      f"{r['verify_gas_registry_tx']:,} | **{r['gas_per_inference']:,.0f}** | {r['prove_seconds']:.1f} |")
+    batched = [r for r in rows if r.get("batch_verification")]
+    if batched:
+        sizes = [b["proofs"] for b in batched[0]["batch_verification"]]
+        lines += ["", "Batch verification (`Halo2BatchVerifier`, one pairing for n independent proofs): gas per proof",
+                  "", "| model | variant | verify alone | " + " | ".join(f"n = {n}" for n in sizes) + " |",
+                  "|---|---|---|" + "---|" * len(sizes)]
+        for r in batched:
+            cells = " | ".join(f"{b['gas_per_proof']:,.0f}" for b in r["batch_verification"])
+            lines.append(f"| {r['model']} | {r['variant']} | {r['verify_gas_direct']:,} | {cells} |")
     return "\n".join(lines)
 
 
@@ -158,6 +193,7 @@ def main() -> None:
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--batches", default="1,16,64")
     ap.add_argument("--variants", default="all", choices=["all", "base", "onchain"])
+    ap.add_argument("--batch-verify", default="", help="also verify n single proofs in one batch, e.g. 1,2,4,8 (batch-1 rows)")
     ap.add_argument("--scale", type=int, default=None, help="pin every variant to this scale (default: the first one's)")
     ap.add_argument("--store", default=str(REPO / "benches" / "out" / "store"))
     ap.add_argument("--out", default=str(REPO / "benches" / "out" / "bench_gas.json"))
@@ -175,7 +211,8 @@ def main() -> None:
                 if scale is not None:
                     opts = {**opts, "scales": (scale,)}
                 print(f"{name}: {label} ...", file=sys.stderr, flush=True)
-                rows.append(run_one(name, label, opts, store, chain, registry))
+                sizes = [int(n) for n in args.batch_verify.split(",") if n] if opts.get("batch_size", 1) == 1 else None
+                rows.append(run_one(name, label, opts, store, chain, registry, sizes))
                 scale = scale or rows[-1]["scale"]
                 out.write_text(json.dumps({"command": " ".join(sys.argv), "results": rows}, indent=1, default=str))
     print(table(rows))

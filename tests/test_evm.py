@@ -392,3 +392,91 @@ def test_reverts_are_decoded(chain: Chain, world: World) -> None:
         reg.call("getRecord", b"\x01" * 32, 5)
     assert e.value.error_name == "UnknownVersion"
     assert "UnknownVersion(modelId=0x0101" in e.value.message
+
+
+# Batch verification: many proofs, one pairing
+
+
+@pytest.fixture(scope="module")
+def batch_a(world: World, evm_root: Path) -> Any:
+    from zkml.evm.batch import deploy_batch
+
+    return deploy_batch(world.chain, world.verifiers["a"].artifact, evm_root / "batch-a", cache_dir=evm_root / "solc-cache")
+
+
+def test_batch_of_valid_proofs_is_accepted_for_less_gas_per_proof(chain: Chain, world: World, batch_a: Any) -> None:
+    from zkml.evm.batch import verify_batch_onchain
+
+    a = world.circuits["a"]
+    one, g1 = verify_batch_onchain(chain, batch_a, [a.proof])
+    two, g2 = verify_batch_onchain(chain, batch_a, [a.proof, a.other_proof])
+    four, g4 = verify_batch_onchain(chain, batch_a, [a.proof, a.other_proof, a.other_proof, a.proof])
+    assert one and two and four and g1 and g2 and g4
+    _, single = verify_onchain(chain, world.deployments["a"], a.proof)
+    assert single is not None
+    # each further proof skips the pairing (113k) and the transaction's 21k
+    assert g2 - g1 < single - 100_000 and g4 / 4 < g2 / 2 < single
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS), ids=list(TAMPERS))
+def test_one_tampered_proof_fails_the_batch(tamper: str, chain: Chain, world: World, batch_a: Any) -> None:
+    from zkml.evm.batch import verify_batch_onchain
+
+    a = world.circuits["a"]
+    bad = TAMPERS[tamper](a.proof_json("other"))
+    assert verify_batch_onchain(chain, batch_a, [a.proof, bad, a.proof]) == (False, None)
+
+
+def test_batch_refuses_another_circuits_proof(chain: Chain, world: World, batch_a: Any) -> None:
+    from zkml.evm.batch import verify_batch_onchain
+
+    assert verify_batch_onchain(chain, batch_a, [world.circuits["a"].proof, world.circuits["b"].proof]) == (False, None)
+
+
+def test_deferred_verifier_returns_exactly_the_pairing_inputs(chain: Chain, world: World, batch_a: Any) -> None:
+    from zkml.evm.optimize import DEFERRED_CONTRACT
+
+    a = world.circuits["a"]
+    p, inst = read_proof(a.proof)
+    abi = [{"type": "function", "name": "deferredPairing", "stateMutability": "nonpayable",
+            "inputs": [{"name": "proof", "type": "bytes"}, {"name": "instances", "type": "uint256[]"}],
+            "outputs": [{"name": "", "type": "uint256[12]"}]}]
+    from zkml.evm.chain import decode_result, encode_call
+
+    w = decode_result(abi, "deferredPairing", chain.call_raw(batch_a.deferred, encode_call(abi, "deferredPairing", p, inst)))
+    words = list(w[0] if isinstance(w, (list, tuple)) and len(w) == 1 else w)
+    assert len(words) == 12
+    # e(lhs, g2) * e(rhs, -s*g2) == 1 through the pairing precompile itself
+    pairing_input = b"".join(x.to_bytes(32, "big") for x in words[0:2] + words[4:8] + words[2:4] + words[8:12])
+    assert int.from_bytes(chain.call_raw("0x" + "00" * 19 + "08", pairing_input), "big") == 1
+    # a tampered proof yields points the pairing rejects (or reverts earlier): the deferred
+    # contract alone is not a verifier, the pairing is what decides
+    bad_p, bad_i = read_proof(_flip(a.proof_json(), "middle"))
+    try:
+        bad = decode_result(abi, "deferredPairing", chain.call_raw(batch_a.deferred, encode_call(abi, "deferredPairing", bad_p, bad_i)))
+    except ContractRevert:
+        bad = None
+    if bad is not None:
+        bw = list(bad[0] if isinstance(bad, (list, tuple)) and len(bad) == 1 else bad)
+        bad_input = b"".join(x.to_bytes(32, "big") for x in bw[0:2] + bw[4:8] + bw[2:4] + bw[8:12])
+        assert int.from_bytes(chain.call_raw("0x" + "00" * 19 + "08", bad_input), "big") == 0
+    assert chain.code_at(batch_a.deferred) and DEFERRED_CONTRACT == "Halo2VerifierDeferred"
+
+
+def test_batch_input_errors(chain: Chain, world: World, batch_a: Any) -> None:
+    from zkml.evm.batch import generate_deferred, verify_batch_onchain
+    from zkml.evm.optimize import TemplateMismatch, defer_pairing
+
+    with pytest.raises(ConfigError, match="at least one proof"):
+        verify_batch_onchain(chain, batch_a, [])
+    with pytest.raises(ConfigError, match="per-circuit verifier"):
+        generate_deferred(world.verifiers["a_reusable"].artifact, Path("/nonexistent"))
+    with pytest.raises(TemplateMismatch):
+        defer_pairing("contract Something { }")
+    # mismatched proofs / instance lists revert with BadBatch
+    from zkml.evm.batch import _ABI
+    from zkml.evm.chain import encode_call
+
+    data = encode_call(_ABI, "verifyBatch", batch_a.deferred, [b"\x00"], [])
+    with pytest.raises(ContractRevert, match="BadBatch"):
+        chain.call_raw(batch_a.batch_verifier, data)

@@ -10,7 +10,8 @@ Modules, one concept each:
   reverts; :mod:`zkml.evm.keys` loads the signing key (env var or key file).
 * :mod:`zkml.evm.verifier` — render the Halo2 verifier with ezkl (no download),
   compile, check EIP-170, deploy, verify proofs on chain, measure gas;
-  :mod:`zkml.evm.optimize` is its exact gas rewrite of ezkl's Solidity.
+  :mod:`zkml.evm.optimize` is its exact gas rewrite of ezkl's Solidity;
+  :mod:`zkml.evm.batch` checks many proofs with one pairing (``Halo2BatchVerifier.sol``).
 * :mod:`zkml.evm.registry` — client of ``verifiers/ModelRegistry.sol``; its record
   types are in :mod:`zkml.evm.registry_types`, its revert messages in
   :mod:`zkml.evm.registry_errors`.

@@ -108,3 +108,64 @@ def optimize_verifier(source: str) -> Optimized:
         return Optimized(source, (), 0)
     out.append(source[pos:])
     return Optimized("".join(out), (ZERO_POINT_FOLDING,), saved)
+
+
+# Deferred pairing (batch verification)
+
+#: Contract name of the deferred-pairing variant.
+DEFERRED_CONTRACT: Final[str] = "Halo2VerifierDeferred"
+
+_SIGNATURE = re.compile(
+    r"contract Halo2Verifier \{(?P<body>.*?)function verifyProof\(\s*bytes calldata proof,\s*uint256\[\] calldata instances\s*\)"
+    r"\s*public returns \(bool\)",
+    re.S,
+)
+_PAIRING = re.compile(
+    r"// Perform pairing\s*success := ec_pairing\(\s*success,\s*mload\(PAIRING_LHS_X_MPTR\),\s*mload\(PAIRING_LHS_Y_MPTR\),"
+    r"\s*mload\(PAIRING_RHS_X_MPTR\),\s*mload\(PAIRING_RHS_Y_MPTR\)\s*\)"
+)
+_RETURN = re.compile(r"// Return 1 as result if everything succeeds\s*mstore\(0x00, 1\)\s*return\(0x00, 0x20\)")
+
+_DEFERRED_RETURN = """// Return the pairing inputs instead of checking them: the caller (Halo2BatchVerifier)
+            // checks e(lhs, g2) * e(rhs, -s*g2) == 1 for a random combination of many proofs.
+            mstore(0x00, mload(PAIRING_LHS_X_MPTR))
+            mstore(0x20, mload(PAIRING_LHS_Y_MPTR))
+            mstore(0x40, mload(PAIRING_RHS_X_MPTR))
+            mstore(0x60, mload(PAIRING_RHS_Y_MPTR))
+            mstore(0x80, mload(G2_X_1_MPTR))
+            mstore(0xa0, mload(G2_X_2_MPTR))
+            mstore(0xc0, mload(G2_Y_1_MPTR))
+            mstore(0xe0, mload(G2_Y_2_MPTR))
+            mstore(0x0100, mload(NEG_S_G2_X_1_MPTR))
+            mstore(0x0120, mload(NEG_S_G2_X_2_MPTR))
+            mstore(0x0140, mload(NEG_S_G2_Y_1_MPTR))
+            mstore(0x0160, mload(NEG_S_G2_Y_2_MPTR))
+            return(0x00, 0x0180)"""
+
+
+class TemplateMismatch(ValueError):
+    """ezkl's verifier does not have the shape a rewrite needs (the template changed)."""
+
+
+def defer_pairing(source: str) -> str:
+    """The ``Halo2VerifierDeferred`` variant of an ezkl per-circuit verifier.
+
+    Everything up to the final pairing runs unchanged (transcript, every
+    check, the multi-scalar multiplication) and reverts on any failure; instead
+    of the pairing ``e(lhs, g2)·e(rhs, -s·g2) == 1`` it returns the twelve words
+    ``lhs, rhs, g2, -s·g2`` from ``deferredPairing(proof, instances)``. Alone it
+    is *not* a verifier: ``verifiers/Halo2BatchVerifier.sol`` checks many proofs'
+    returns with one pairing over a random linear combination (the cost of the
+    pairing, 113k gas, and of the transaction is then shared).
+
+    Raises:
+        TemplateMismatch: the source is not ezkl 23's per-circuit verifier.
+    """
+    if not (_SIGNATURE.search(source) and len(_PAIRING.findall(source)) == 1 and len(_RETURN.findall(source)) == 1):
+        raise TemplateMismatch("the verifier does not match ezkl 23's per-circuit template: cannot defer its pairing")
+    out = _SIGNATURE.sub(
+        lambda m: f"contract {DEFERRED_CONTRACT} {{{m['body']}function deferredPairing(\n        bytes calldata proof,\n"
+                  "        uint256[] calldata instances\n    ) public returns (uint256[12] memory)",
+        source, count=1)
+    out = _PAIRING.sub("// Pairing deferred to the caller (see the return below)", out, count=1)
+    return _RETURN.sub(_DEFERRED_RETURN, out, count=1)
