@@ -181,14 +181,15 @@ def verify(
     onchain: Annotated[bool, typer.Option("--onchain", help="Verify through the on-chain registry (eth_call) instead of locally.")] = False,
     record: Annotated[bool, typer.Option("--record", help="With --onchain: send a transaction so the verification is an event; the receipt goes into the bundle.")] = False,
     model_id: Annotated[str | None, typer.Option("--model-id", help="Registry model id (default: the one deployed for this circuit).")] = None,
+    batch: Annotated[bool, typer.Option("--batch-verify", help="With --onchain: all proofs in one verifyBatch call, one pairing (needs `zkml deploy --batch-verify`).")] = False,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Verify a proof bundle: locally (digests, public instances, every SNARK) or --onchain. Exit 1 if invalid."""
-    if onchain or record:
-        return _verify_onchain(bundle, record, model_id, rpc_url, key_file, store, json_out)
+    if onchain or record or batch:
+        return _verify_onchain(bundle, record, model_id, rpc_url, key_file, store, json_out, batch)
     from zkml.bundle import Bundle
     from zkml.errors import ConfigError
     from zkml.verify import Artifacts, artifacts_from_dir, artifacts_from_store, verify_bundle
@@ -228,7 +229,7 @@ def verify(
 
 
 def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: str | None,
-                    key_file: Path | None, store: Path | None, json_out: bool) -> None:
+                    key_file: Path | None, store: Path | None, json_out: bool, batch: bool = False) -> None:
     from zkml.bundle import Bundle
     from zkml.evm.deploy import open_chain, verify_bundle_onchain
 
@@ -238,7 +239,7 @@ def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: s
         b = Bundle.load(bundle)
         st = _store(store)
         chain = open_chain(st, rpc_url, key_file, progress=report)
-        res = verify_bundle_onchain(b, st, chain, model_id=model_id, record=record, progress=report)
+        res = verify_bundle_onchain(b, st, chain, model_id=model_id, record=record, batch=batch, progress=report)
         if record and res["valid"]:
             b.data.setdefault("onchain", []).append(res)
             b.save(bundle)
@@ -247,8 +248,11 @@ def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: s
     b, res = run(go)
     gas = [p.get("gas") for p in res["proofs"]]
     if res["valid"]:
+        bt = res.get("batch")
+        gas_text = (f"{bt['proofs']} proof(s) in one verifyBatch call, gas {bt['gas']} ({bt['gas_per_proof']:,.0f} per proof)"
+                    if bt else f"gas {', '.join(str(g) for g in gas)}")
         human = (f"valid on chain {res['chain_id']}: model '{res['model_id']}' v{res['model_version']} via registry "
-                 f"{res['registry']} (verifier {res['verifier']}), gas {', '.join(str(g) for g in gas)}")
+                 f"{res['registry']} (verifier {res['verifier']}), {gas_text}")
         if record:
             human += "\nrecorded: " + ", ".join(p["tx"] for p in res["proofs"]) + f" (receipt written to {bundle})"
         emit(json_out, res, human)

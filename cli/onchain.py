@@ -32,6 +32,8 @@ def deploy(
     dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Merkle root of the training/test data (zkml data commit).")] = None,
     sign: SignOpt = False,
     sign_key_file: SignKeyFileOpt = None,
+    batch: Annotated[bool, typer.Option("--batch-verify", help="Also deploy the deferred-pairing verifier so `zkml verify --onchain --batch-verify` "
+                                                       "checks many proofs with one pairing.")] = False,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
@@ -51,7 +53,7 @@ def deploy(
         circuit, _ = resolve_circuit(target, st, progress=report)
         chain = open_chain(st, rpc_url, key_file, progress=report)
         return deploy_circuit(circuit, st, chain, model_id=model_id, reusable=reusable, evm_version=evm_version,
-                              dataset_root=dataset_root, sign_key=sign_key, progress=report)
+                              dataset_root=dataset_root, sign_key=sign_key, batch=batch, progress=report)
 
     r = run(go)
     v = r.verifier
@@ -64,6 +66,7 @@ def deploy(
         f"  registry  {r.registry}",
         f"  owner     {r.registration.get('owner', '?')}" + (" (signed record)" if r.registration.get("signed") else ""),
         f"  tx        {r.registration.get('tx')} (gas {r.registration.get('gas')})",
+        *([f"  batch     deferred verifier {r.batch['address']} set for verifyBatch"] if r.batch else []),
     ]))
 
 

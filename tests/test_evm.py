@@ -478,5 +478,5 @@ def test_batch_input_errors(chain: Chain, world: World, batch_a: Any) -> None:
     from zkml.evm.chain import encode_call
 
     data = encode_call(_ABI, "verifyBatch", batch_a.deferred, [b"\x00"], [])
-    with pytest.raises(ContractRevert, match="BadBatch"):
+    with pytest.raises(ContractRevert, match="BatchShapeMismatch"):
         chain.call_raw(batch_a.batch_verifier, data)

@@ -83,3 +83,34 @@ def test_unknown_model_is_one_line(deployed: dict[str, Any], store: Store, mlp_b
     r = _cli(store, "verify", str(mlp_bundle_file), "--onchain", "--model-id", "no-such-model")
     assert r.exit_code == 2 and "error: registry: model 0x" in r.stderr and "is not registered" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_batch_verify_through_the_registry(deployed: dict[str, Any], store: Store, mlp_circuit: Circuit,
+                                           test_set: Any, tmp_path: Path) -> None:
+    from zkml.prove import prove
+
+    path = tmp_path / "three.json"
+    prove(mlp_circuit, test_set[0][:3]).save(path)  # three single-sample proofs in one bundle
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify")
+    assert r.exit_code != 0 and "no deferred verifier" in r.stderr and "zkml deploy --batch-verify" in r.stderr
+    r = _cli(store, "deploy", mlp_circuit.circuit_id, "--batch-verify", "--json")
+    assert r.exit_code == 0, r.stderr
+    batch = json.loads(r.stdout)["batch"]
+    assert batch["address"].startswith("0x") and batch["set_tx"].startswith("0x")
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["valid"] and res["batch"]["proofs"] == 3 and len(res["proofs"]) == 3
+    single = json.loads(_cli(store, "verify", str(path), "--onchain", "--json").stdout)["proofs"][0]["gas"]
+    assert res["batch"]["gas_per_proof"] < single - 60_000
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--record")
+    assert r.exit_code == 2 and "drop --record" in r.stderr
+    # one tampered proof fails the batch (exit 1)
+    doc = json.loads(path.read_text())
+    bad = copy.deepcopy(doc)
+    raw = bad["proofs"][1]["proof"]
+    bad["proofs"][1]["proof"] = raw[:40] + ("0" if raw[40] != "0" else "1") + raw[41:]
+    bad_path = tmp_path / "bad.json"
+    bad_path.write_text(json.dumps(bad))
+    r = _cli(store, "verify", str(bad_path), "--onchain", "--batch-verify")
+    assert r.exit_code == 1, (r.stdout, r.stderr)

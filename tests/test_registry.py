@@ -465,3 +465,56 @@ def test_record_audit_of_a_pending_version(registry: Registry, world: World) -> 
     version, _ = propose_b_as_a(world, honest=True)
     receipt = registry.record_audit("model-a", version, sampled=1, correct=1, passed=True, **AUDIT)
     assert registry.events(receipt)[0][1]["version"] == version == 2
+
+
+# Batch verification through the registry
+
+
+def _deferred(world: World, chain: Chain, key: str, tmp: Any) -> str:
+    from zkml.evm.batch import compile_deferred, generate_deferred
+
+    return chain.deploy(compile_deferred(generate_deferred(world.verifiers[key].artifact, tmp))).address
+
+
+def test_verify_batch_through_the_registry(registry: Registry, world: World, chain: Chain, tmp_path: Any) -> None:
+    a = world.circuits["a"]
+    with pytest.raises(RegistryError, match="no deferred verifier .*zkml deploy --batch-verify"):
+        registry.verify_batch("model-a", [a.proof])
+    deferred = _deferred(world, chain, "a", tmp_path)
+    with pytest.raises(RegistryError, match="is not the owner|NotModelOwner|not the model"):
+        stranger(registry).set_deferred_verifier("model-a", deferred)
+    registry.set_deferred_verifier("model-a", deferred)
+    ok, gas = registry.verify_batch("model-a", [a.proof, a.other_proof, a.proof])
+    assert ok and gas is not None
+    single = registry.verify_gas("model-a", a.proof)
+    assert gas / 3 < single - 60_000  # the pairing and the intrinsic cost are shared
+    # one bad proof fails the whole batch; another model's proof is refused
+    flipped = a.proof_json()
+    raw = bytearray(bytes.fromhex(flipped["hex_proof"][2:]))
+    raw[len(raw) // 2] ^= 1
+    assert registry.verify_batch("model-a", [a.proof, {**flipped, "hex_proof": "0x" + raw.hex()}]) == (False, None)
+    assert registry.verify_batch("model-a", [a.proof, world.circuits["b"].proof]) == (False, None)
+    # the registry's own checks still apply per proof: layout, pause
+    short = a.proof_json()
+    short["instances"] = [short["instances"][0][:-1]]
+    with pytest.raises(RegistryError, match="instances"):
+        registry.verify_batch("model-a", [a.proof, short])
+    registry.pause("model-a")
+    with pytest.raises(RegistryError, match="is paused"):
+        registry.verify_batch("model-a", [a.proof])
+
+
+def test_batch_after_an_update_needs_the_new_circuits_deferred_verifier(registry: Registry, world: World,
+                                                                      chain: Chain, tmp_path: Any) -> None:
+    a, b = world.circuits["a"], world.circuits["b"]
+    registry.set_deferred_verifier("model-a", _deferred(world, chain, "a", tmp_path / "a"))
+    assert registry.verify_batch("model-a", [a.proof])[0]
+    propose_b_as_a(world, honest=True)
+    chain.increase_time(CHALLENGE_WINDOW)
+    registry.finalize("model-a")
+    # version 2 has another verifier: a's deferred verifier no longer applies to model-a
+    with pytest.raises(RegistryError, match="no deferred verifier"):
+        registry.verify_batch("model-a", [b.proof])
+    registry.set_deferred_verifier("model-a", _deferred(world, chain, "b", tmp_path / "b"))
+    assert registry.verify_batch("model-a", [b.proof, b.other_proof])[0]
+    assert registry.verify_batch("model-a", [a.proof]) == (False, None)

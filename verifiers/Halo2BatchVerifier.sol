@@ -8,8 +8,9 @@ interface IHalo2VerifierDeferred {
     function deferredPairing(bytes calldata proof, uint256[] calldata instances) external returns (uint256[12] memory);
 }
 
-/// @title Halo2BatchVerifier
-/// @notice Verifies many proofs of one circuit with a single pairing check.
+/// @title Halo2Batch
+/// @notice Verifies many proofs of one circuit with a single pairing check (internal: used by
+///         ModelRegistry.verifyBatch and by the standalone Halo2BatchVerifier below).
 /// @dev A Halo2/KZG (SHPLONK) proof is valid iff e(lhs, g2) * e(rhs, -s*g2) == 1 for the two G1 points
 ///      its verifier derives. For n proofs with derived (lhs_i, rhs_i) this contract checks
 ///      e(sum r_i*lhs_i, g2) * e(sum r_i*rhs_i, -s*g2) == 1 with r_0 = 1 and r_i = keccak256(seed, i) mod R,
@@ -17,32 +18,32 @@ interface IHalo2VerifierDeferred {
 ///      cancels, which happens with probability about n/R (R ~ 2^254). The pairing (113k gas) and the
 ///      transaction's intrinsic cost are paid once; each further proof costs its verifier's work minus
 ///      the pairing, plus two ecMul and two ecAdd.
-contract Halo2BatchVerifier {
+library Halo2Batch {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
     /// @notice No proofs, or proofs and instance lists of different lengths.
-    error BadBatch(uint256 proofs, uint256 instanceLists);
+    error BatchShapeMismatch(uint256 proofs, uint256 instanceLists);
     /// @notice Proof `index` fails its verifier's checks.
-    error InvalidProof(uint256 index);
+    error BatchProofInvalid(uint256 index);
     /// @notice A point of the combination is not on the curve, or the combined pairing check fails.
-    error InvalidBatch();
+    error BatchPairingFailed();
 
     /// @notice True iff every proof verifies against `deferred` with its instances; reverts otherwise.
     /// @dev Reverting (as ezkl's verifiers do) rather than returning false keeps eth_estimateGas honest:
     ///      an inner call starved of gas must not look like a cheap verdict.
-    function verifyBatch(address deferred, bytes[] calldata proofs, uint256[][] calldata instances)
-        external
+    function verify(address deferred, bytes[] calldata proofs, uint256[][] calldata instances)
+        internal
         view
         returns (bool)
     {
         uint256 n = proofs.length;
-        if (n == 0 || n != instances.length) revert BadBatch(n, instances.length);
+        if (n == 0 || n != instances.length) revert BatchShapeMismatch(n, instances.length);
         uint256[4][] memory pts = new uint256[4][](n);
         uint256[8] memory g2;
         for (uint256 i = 0; i < n; ) {
             (bool ok, bytes memory ret) =
                 deferred.staticcall(abi.encodeCall(IHalo2VerifierDeferred.deferredPairing, (proofs[i], instances[i])));
-            if (!ok || ret.length != 384) revert InvalidProof(i);
+            if (!ok || ret.length != 384) revert BatchProofInvalid(i);
             uint256[12] memory w = abi.decode(ret, (uint256[12]));
             pts[i] = [w[0], w[1], w[2], w[3]];
             // g2 and -s*g2 are constants of the one deferred verifier: the first proof's copy serves all.
@@ -58,14 +59,14 @@ contract Halo2BatchVerifier {
             uint256 r = uint256(keccak256(abi.encode(seed, i))) % R;
             bool ok;
             (ok, lhs) = _mulAdd(lhs, pts[i][0], pts[i][1], r);
-            if (!ok) revert InvalidBatch();
+            if (!ok) revert BatchPairingFailed();
             (ok, rhs) = _mulAdd(rhs, pts[i][2], pts[i][3], r);
-            if (!ok) revert InvalidBatch();
+            if (!ok) revert BatchPairingFailed();
             unchecked {
                 ++i;
             }
         }
-        if (!_pairing(lhs, rhs, g2)) revert InvalidBatch();
+        if (!_pairing(lhs, rhs, g2)) revert BatchPairingFailed();
         return true;
     }
 
@@ -97,5 +98,18 @@ contract Halo2BatchVerifier {
             ok := staticcall(gas(), 0x08, input, 0x180, result, 0x20)
         }
         return ok && result[0] == 1;
+    }
+}
+
+/// @title Halo2BatchVerifier
+/// @notice Standalone batch verification against any deferred verifier (no registry checks).
+contract Halo2BatchVerifier {
+    /// @notice True iff every proof verifies against `deferred` with its instances; reverts otherwise.
+    function verifyBatch(address deferred, bytes[] calldata proofs, uint256[][] calldata instances)
+        external
+        view
+        returns (bool)
+    {
+        return Halo2Batch.verify(deferred, proofs, instances);
     }
 }

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Halo2Batch} from "./Halo2BatchVerifier.sol";
 
 /// @notice The per-circuit verifier ezkl renders (VK baked into the code).
 interface IHalo2Verifier {
@@ -154,6 +155,9 @@ contract ModelRegistry is AccessControl, IERC5267 {
     mapping(bytes32 => ModelRecord[]) private _versions; // _versions[id][v - 1]
     mapping(bytes32 => VersionStatus[]) private _status; // parallel to _versions
     mapping(bytes32 => uint64[]) private _accepted; // stack of accepted versions; top == current
+    /// @notice deferredVerifier[modelId][verifier]: the deferred-pairing variant of that verifier, for
+    /// verifyBatch. Keyed by verifier, so a version update never reuses the previous circuit's variant.
+    mapping(bytes32 => mapping(address => address)) public deferredVerifier;
 
     // Errors (decoded by zkml's Python client into one-line messages)
     error InvalidModelId();
@@ -187,6 +191,8 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error ZeroDatasetRoot();
     error DatasetRootAlreadySet(bytes32 modelId, uint64 version, bytes32 root);
     error InvalidAuditCounts(uint32 sampled, uint32 correct);
+    error NoDeferredVerifier(bytes32 modelId, address verifier);
+    error BatchNeedsPerCircuitVerifier(bytes32 modelId);
 
     // Events: the audit trail
     event ModelRegistered(bytes32 indexed modelId, address indexed owner, uint64 version, ModelRecord record);
@@ -198,6 +204,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
         bytes32 predictedOutputCommitment,
         uint64 deadline
     );
+    event DeferredVerifierSet(bytes32 indexed modelId, address indexed verifier, address deferred);
     event UpdateFinalized(bytes32 indexed modelId, uint64 indexed version, uint64 previousVersion);
     event UpdateChallenged(
         bytes32 indexed modelId,
@@ -458,6 +465,34 @@ contract ModelRegistry is AccessControl, IERC5267 {
         if (!_callVerifier(record, proof, instances)) revert InvalidProof(modelId, version);
         instancesHash = keccak256(abi.encodePacked(instances));
         emit ProofVerified(modelId, version, instancesHash, msg.sender);
+    }
+
+    /// @notice Owner: the deferred-pairing variant (zkml.evm.optimize.defer_pairing) of the active
+    /// version's verifier, which verifyBatch uses. It carries the same trust as the verifier the owner
+    /// registered: anyone can rebuild both from the registered VK and compare code.
+    function setDeferredVerifier(bytes32 modelId, address deferred) external onlyModelOwner(modelId) {
+        (ModelRecord storage record,) = _active(modelId);
+        if (record.vka != address(0)) revert BatchNeedsPerCircuitVerifier(modelId);
+        if (deferred.code.length == 0) revert NoVerifierCode(deferred);
+        deferredVerifier[modelId][record.verifier] = deferred;
+        emit DeferredVerifierSet(modelId, record.verifier, deferred);
+    }
+
+    /// @notice Check several proofs of the model's active version at once, with one pairing
+    /// (Halo2Batch): the same checks as verify() for each proof, reverting on the first failure
+    /// (Halo2Batch.BatchProofInvalid names the index), true when all are valid.
+    function verifyBatch(bytes32 modelId, bytes[] calldata proofs, uint256[][] calldata instances)
+        external
+        view
+        returns (bool)
+    {
+        (ModelRecord storage record,) = _active(modelId);
+        address deferred = deferredVerifier[modelId][record.verifier];
+        if (deferred == address(0)) revert NoDeferredVerifier(modelId, record.verifier);
+        for (uint256 i = 0; i < instances.length; ++i) {
+            _checkInstances(record, instances[i]);
+        }
+        return Halo2Batch.verify(deferred, proofs, instances);
     }
 
     /// @notice Whether `leaf` is in the active version's training-data Merkle tree

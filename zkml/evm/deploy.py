@@ -128,6 +128,8 @@ class DeployResult:
     verifier: dict[str, Any]
     registry: str
     registration: dict[str, Any]
+    batch: dict[str, Any] | None = None
+    """The deferred verifier set for ``verifyBatch`` (``zkml deploy --batch-verify``), else None."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -193,12 +195,15 @@ def deploy_circuit(
     dataset_root: str | None = None,
     metadata_uri: str = "",
     sign_key: SigningKey | None = None,
+    batch: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> DeployResult:
     """Generate, compile, deploy and register ``circuit``'s verifier.
 
     With ``sign_key`` the model is registered under that key's EIP-712
-    signature of the record, and the key's address becomes the owner.
+    signature of the record, and the key's address becomes the owner. With
+    ``batch`` the verifier's deferred-pairing variant is deployed too and set
+    for the model, so ``verifyBatch`` checks many proofs with one pairing.
 
     Raises:
         VerifierTooLarge: over EIP-170 without ``reusable``.
@@ -236,7 +241,44 @@ def deploy_circuit(
                         "versions": {"1": {"circuit_id": circuit.circuit_id, "verifier": deployment.address}}}
         rec["models"][mid] = registration
         save_records(store, chain, rec)
-    return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address, registration)
+    binfo = (enable_batch(circuit, store, chain, registry, mid, deployment.address, evm_version=evm_version,
+                          progress=progress) if batch else None)
+    return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address,
+                        registration, binfo)
+
+
+def enable_batch(circuit: Circuit, store: Store, chain: Chain, registry: Registry, model_id: str, verifier: str, *,
+                 evm_version: str = DEFAULT_EVM_VERSION, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Deploy (once) the deferred-pairing variant of ``circuit``'s verifier and set it for ``model_id``.
+
+    Raises:
+        ConfigError: the model uses the reusable verifier.
+        ChainError / RegistryError: a transaction failed (e.g. the sender does not own the model).
+    """
+    from zkml.evm.batch import compile_deferred, generate_deferred
+
+    rec = load_records(store, chain)
+    key = f"{circuit.circuit_id}:deferred:{evm_version}"
+    known = rec["verifiers"].get(key)
+    if known and _alive(chain, known["address"]):
+        info = known
+    else:
+        progress("generating the deferred-pairing variant of the verifier (for batch verification)")
+        out_dir = circuit.folder / "evm"
+        art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir)
+        compiled = compile_deferred(generate_deferred(art, out_dir), evm_version=evm_version,
+                                    cache_dir=store.root / "solc-cache")
+        progress(f"deploying it ({compiled.deployed_size} bytes of code)")
+        d = chain.deploy(compiled)
+        info = {"address": d.address, "deploy_gas": d.gas_used, "tx": d.tx_hash, "bytecode_bytes": compiled.deployed_size}
+        rec["verifiers"][key] = info
+        save_records(store, chain, rec)
+    mid = to_model_id(model_id)
+    if registry.contract.call("deferredVerifier", mid, verifier).lower() != info["address"].lower():
+        progress(f"setting it for model '{model_id}' in the registry")
+        receipt = registry.set_deferred_verifier(model_id, info["address"])
+        info = {**info, "set_tx": receipt.tx_hash, "set_gas": receipt.gas_used}
+    return info
 
 
 def circuit_record(circuit: Circuit, deployment: VerifierDeployment, *, dataset_root: str | bytes | None = None,
@@ -300,21 +342,34 @@ def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:
 
 def verify_bundle_onchain(
     bundle: Bundle, store: Store, chain: Chain, *, model_id: str | None = None, record: bool = False,
-    progress: Callable[[str], None] = lambda _: None,
+    batch: bool = False, progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Verify every proof of ``bundle`` through the registry: eth_call (and a transaction with ``record``).
+
+    With ``batch``, all proofs go in one ``verifyBatch`` call (one pairing; the
+    model needs ``zkml deploy --batch-verify``); the verdict is for the whole batch.
 
     Returns a receipt dict (chain id, registry, verifier, per-proof verdict, gas, tx hashes).
 
     Raises:
+        ConfigError: ``batch`` with ``record`` (a batch check is an eth_call, it records nothing).
         ChainError / RegistryError: the chain or registry refused (paused, unknown model, …).
     """
+    if batch and record:
+        raise ConfigError("--batch-verify checks all proofs in one eth_call and records nothing: drop --record")
     registry = ensure_existing_registry(store, chain)
     mid = model_id or model_for_bundle(store, chain, bundle)
     info = registry.model(mid)
     ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
-    results = []
-    for i, entry in enumerate(bundle.proofs):
+    results: list[dict[str, Any]] = []
+    batched: dict[str, Any] | None = None
+    if batch:
+        progress(f"checking {len(bundle.proofs)} proof(s) in one verifyBatch call")
+        ok, gas = registry.verify_batch(mid, [e.to_ezkl(ezkl_version) for e in bundle.proofs])
+        results = [{"proof": i, "valid": ok} for i in range(len(bundle.proofs))]
+        batched = {"proofs": len(bundle.proofs), "gas": gas,
+                   "gas_per_proof": gas / len(bundle.proofs) if gas else None}
+    for i, entry in enumerate(bundle.proofs if not batch else []):
         proof_json = entry.to_ezkl(ezkl_version)
         ok = registry.verify(mid, proof_json)
         res: dict[str, Any] = {"proof": i, "valid": ok}
@@ -334,6 +389,7 @@ def verify_bundle_onchain(
         "verifier": info.record.verifier,
         "valid": all(r["valid"] for r in results),
         "proofs": results,
+        "batch": batched,
         "recorded": record,
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -429,6 +429,35 @@ class Registry:
         proof, instances = read_proof(proof_json)
         return self._send("verifyAndRecord", to_model_id(model_id), proof, instances)
 
+    def set_deferred_verifier(self, model_id: str | bytes, deferred: str) -> TxReceipt:
+        """Owner: register the deferred-pairing variant of the active verifier (for :meth:`verify_batch`).
+
+        Raises:
+            RegistryError: not the owner, no code at ``deferred``, or a reusable verifier.
+        """
+        return self._send("setDeferredVerifier", to_model_id(model_id), deferred)
+
+    def verify_batch(self, model_id: str | bytes,
+                     proofs: Sequence[str | os.PathLike[str] | Mapping[str, Any]]) -> tuple[bool, int | None]:
+        """Check several proofs of the active version with one pairing (``eth_call``); gas when valid.
+
+        An invalid proof is a verdict (False, None), like :meth:`verify`.
+
+        Raises:
+            RegistryError: unknown or paused model, no deferred verifier, or a proof that does not fit
+                the model (instance count, weights commitment).
+            ProofError: malformed proof JSON.
+        """
+        parsed = [read_proof(p) for p in proofs]
+        args = (to_model_id(model_id), [p for p, _ in parsed], [list(i) for _, i in parsed])
+        try:
+            self.contract.call("verifyBatch", *args)
+        except ContractRevert as e:
+            if e.error_name in ("BatchProofInvalid", "BatchPairingFailed") or e.error_name is None:
+                return False, None
+            raise _friendly(e) from None
+        return True, self.contract.estimate_gas("verifyBatch", *args)
+
     def verify_dataset_member(self, model_id: str | bytes, proof: Sequence[bytes], leaf: bytes) -> bool:
         """Whether ``leaf`` is in the active version's dataset Merkle tree.
 

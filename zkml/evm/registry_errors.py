@@ -83,6 +83,13 @@ _MESSAGES: Final[dict[str, Any]] = {
         "a new root needs an update"
     ),
     "InvalidAuditCounts": lambda a: f"an audit cannot have {a['correct']} correct rows out of {a['sampled']} sampled",
+    "NoDeferredVerifier": lambda a: (
+        f"model {_h(a['modelId'])} has no deferred verifier for its verifier {a['verifier']}: "
+        "run `zkml deploy --batch-verify` (the owner sets it)"
+    ),
+    "BatchNeedsPerCircuitVerifier": lambda a: (
+        f"model {_h(a['modelId'])} uses the reusable verifier: batch verification needs a per-circuit verifier"
+    ),
     "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
     "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
     "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
