@@ -26,7 +26,6 @@ from zkml.evm.chain import Chain, ContractRevert, encode_call
 from zkml.evm.optimize import DEFERRED_CONTRACT, defer_pairing
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
 from zkml.evm.verifier import EIP170_LIMIT, VerifierArtifact, VerifierTooLarge, read_proof
-from zkml.util import sha256_file
 
 #: Our batch verifier's source.
 SOURCE_PATH: Final[Path] = Path(__file__).resolve().parents[2] / "verifiers" / "Halo2BatchVerifier.sol"
@@ -147,8 +146,3 @@ def verify_batch_onchain(chain: Chain, deployment: BatchDeployment,
     if len(ret) < 32 or int.from_bytes(ret[:32], "big") != 1:
         return False, None
     return True, chain.estimate_gas_raw(deployment.batch_verifier, data)
-
-
-def source_digest() -> str:
-    """sha256 of ``Halo2BatchVerifier.sol`` (for records)."""
-    return sha256_file(SOURCE_PATH)
