@@ -69,11 +69,11 @@ swap them.
 
 Keys
 ====
-The signing key comes from the ``ZKML_PRIVATE_KEY`` environment variable or
-a key file (a hex private key, or an encrypted Ethereum keystore JSON whose
+The signing key comes from :mod:`zkml.keys` (``ZKML_PRIVATE_KEY`` or a key
+file: a hex private key, or an encrypted Ethereum keystore JSON whose
 password is given or taken from ``ZKML_KEY_PASSWORD``). A key is held in a
-:class:`SigningKey` whose repr shows only its address; error messages name
-where a key came from, never its value.
+:class:`zkml.keys.SigningKey` (re-exported here) whose repr shows only its
+address; error messages name where a key came from, never its value.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex
 
 from zkml.commit import hex32, to_bytes32
 from zkml.errors import ConfigError, InputError
+from zkml.keys import KEY_PASSWORD_ENV, PRIVATE_KEY_ENV, SECP256K1_N, SigningKey, load_eth_key
 
 DOMAIN_NAME: Final[str] = "zkml ModelRegistry"
 """EIP-712 domain name of the registry."""
@@ -135,14 +136,6 @@ LAYOUT_FIELDS: Final[tuple[str, ...]] = (
 ZERO_ADDRESS: Final[str] = "0x" + "00" * 20
 """The zero address (no VK artifact; an unbound verifier)."""
 
-PRIVATE_KEY_ENV: Final[str] = "ZKML_PRIVATE_KEY"
-"""Environment variable holding a hex private key."""
-
-KEY_PASSWORD_ENV: Final[str] = "ZKML_KEY_PASSWORD"
-"""Environment variable holding the password of a keystore key file."""
-
-SECP256K1_N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-"""Order of the secp256k1 group."""
 
 _DOMAIN_FIELDS: Final[list[dict[str, str]]] = [
     {"name": "name", "type": "string"},
@@ -436,51 +429,8 @@ def record_digest(record: Signable, chain_id: int, registry_address: str) -> byt
 
 
 # ---------------------------------------------------------------------------
-# Keys
+# Keys (loaded by zkml.keys; the names stay importable from here)
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """An Ethereum private key; its repr shows the address only."""
-
-    address: str
-    """Checksummed address of the key."""
-
-    secret: bytes = field(repr=False, compare=False)
-    """The 32-byte private key. Excluded from repr; never logged."""
-
-    def __post_init__(self) -> None:
-        """Raise :class:`ConfigError` unless ``secret`` is a valid key whose address is ``address``."""
-        if not isinstance(self.secret, bytes) or len(self.secret) != 32:
-            raise ConfigError("private key must be 32 bytes")
-        if not 0 < int.from_bytes(self.secret, "big") < SECP256K1_N:
-            raise ConfigError("private key is out of range for secp256k1")
-        if Account.from_key(self.secret).address != self.address:
-            raise ConfigError("private key does not match the given address")
-
-    @classmethod
-    def from_secret(cls, secret: bytes | str, source: str = "private key") -> SigningKey:
-        """Key from 32 raw bytes or 64 hex digits (``0x`` optional).
-
-        Raises :class:`ConfigError` naming ``source`` (never the value) when malformed.
-        """
-        if isinstance(secret, str):
-            text = secret.strip()
-            text = text[2:] if text[:2] in ("0x", "0X") else text
-            if len(text) != 64:
-                raise ConfigError(f"{source} is not a 32-byte hex private key")
-            try:
-                raw = bytes.fromhex(text)
-            except ValueError:
-                raise ConfigError(f"{source} is not a 32-byte hex private key") from None
-        elif isinstance(secret, bytes):
-            raw = secret
-        else:
-            raise ConfigError(f"{source} must be bytes or a hex string")
-        if len(raw) != 32 or not 0 < int.from_bytes(raw, "big") < SECP256K1_N:
-            raise ConfigError(f"{source} is not a valid secp256k1 private key")
-        return cls(address=Account.from_key(raw).address, secret=raw)
 
 
 def load_signing_key(
@@ -489,43 +439,14 @@ def load_signing_key(
     password: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SigningKey:
-    """The owner's signing key, from ``key_file`` if given, else from ``$ZKML_PRIVATE_KEY``.
+    """The owner's signing key: :func:`zkml.keys.load_eth_key` with a key required.
 
-    A key file holds either a hex private key or an Ethereum keystore JSON
-    (decrypted with ``password`` or ``$ZKML_KEY_PASSWORD``). Raises
-    :class:`ConfigError` when no key is configured, the file is missing or
-    unreadable, the password is missing or wrong, or the key is malformed.
-    Messages never contain key material.
+    Raises :class:`ConfigError` when no key is configured or it cannot be
+    loaded (messages never contain key material).
     """
-    environ = os.environ if env is None else env
-    if key_file is None:
-        value = environ.get(PRIVATE_KEY_ENV)
-        if not value:
-            raise ConfigError(f"no signing key: set {PRIVATE_KEY_ENV} or pass a key file")
-        return SigningKey.from_secret(value, source=f"${PRIVATE_KEY_ENV}")
-
-    path = Path(key_file)
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(f"key file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read key file {path}: {type(e).__name__}") from None
-    if not text.startswith("{"):
-        return SigningKey.from_secret(text, source=f"key file {path}")
-
-    # Keystore JSON
-    secret_password = password if password is not None else environ.get(KEY_PASSWORD_ENV)
-    if secret_password is None:
-        raise ConfigError(f"key file {path} is an encrypted keystore: set {KEY_PASSWORD_ENV}")
-    try:
-        keystore = json.loads(text)
-        raw = bytes(Account.decrypt(keystore, secret_password))
-    except json.JSONDecodeError:
-        raise ConfigError(f"key file {path} is neither a hex key nor keystore JSON") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"cannot decrypt keystore {path}: wrong password or corrupt file") from None
-    return SigningKey.from_secret(raw, source=f"keystore {path}")
+    key = load_eth_key(key_file, password=password, env=env, required=True)
+    assert key is not None
+    return key
 
 
 def _as_signing_key(private_key: SigningKey | bytes | str) -> SigningKey:

@@ -1,49 +1,31 @@
-"""The signing key: ``--key-file`` or ``$ZKML_PRIVATE_KEY``, checked but never echoed.
+"""The signing key for transactions: a thin view of :mod:`zkml.keys` for :mod:`zkml.evm`.
 
-:func:`load_private_key` reads it; :func:`zkml.evm.chain.connect` normalizes a
-key passed in directly the same way. No message raised here contains the key.
-:mod:`zkml.evm.chain` re-exports the public names.
+:func:`load_private_key` returns the key as ``0x`` hex (what
+:func:`zkml.evm.chain.connect` takes), or None when neither ``--key-file``
+nor ``$ZKML_PRIVATE_KEY`` gives one. Loading, permissions and messages are
+:mod:`zkml.keys`'s; nothing here holds its own rules.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
-from typing import Final
 
-from zkml.errors import ConfigError
+from zkml.keys import PRIVATE_KEY_ENV, SigningKey, load_eth_key
 
-#: Env var holding the private key used to sign transactions.
-PRIVATE_KEY_ENV: Final[str] = "ZKML_PRIVATE_KEY"
-
-_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-
-
-# Keys
+__all__ = ["PRIVATE_KEY_ENV", "load_private_key"]
 
 
 def _normalize_key(raw: str, origin: str) -> str:
-    key = raw.strip()
-    if not _KEY_RE.match(key):
-        raise ConfigError(f"the private key from {origin} is not a 32-byte hex string")
-    return key if key.startswith("0x") else "0x" + key
+    """``raw`` (64 hex digits, ``0x`` optional) as ``0x`` hex. Raises ConfigError naming ``origin``, never the key."""
+    return SigningKey.from_secret(raw, source=origin).hex
 
 
 def load_private_key(key_file: str | os.PathLike[str] | None = None) -> str | None:
-    """The signing key from ``key_file`` or ``$ZKML_PRIVATE_KEY`` (file wins); None if neither.
+    """The signing key from ``key_file`` or ``$ZKML_PRIVATE_KEY`` (file wins) as ``0x`` hex; None if neither.
 
     Raises:
         ConfigError: the file is unreadable or the key is malformed (the
             message never contains the key).
     """
-    if key_file is not None:
-        try:
-            text = Path(key_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read key file {key_file}: {getattr(e, 'strerror', None) or e}") from None
-        return _normalize_key(text, f"key file {key_file}")
-    env = os.environ.get(PRIVATE_KEY_ENV)
-    if env:
-        return _normalize_key(env, f"${PRIVATE_KEY_ENV}")
-    return None
+    key = load_eth_key(key_file, required=False)
+    return key.hex if key is not None else None
