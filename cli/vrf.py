@@ -6,21 +6,23 @@ Keep secret keys out of argv and shell history: the documented way is
     zkml vrf prove --sk-file vrf.key --alpha 616263     # or ZKML_VRF_SK=<hex> zkml vrf prove ...
     zkml vrf verify --suite secp256k1 --pk <hex> --alpha 616263 --pi <hex>
 
+There is no ``--sk`` flag: a secret on the command line is visible to every
+user in ``ps``. Keys are read and written by :mod:`zkml.keys` (one default
+suite, secp256k1, the one ``VRFVerifier.sol`` checks).
+
 Exit codes: 0 success / valid proof, 1 invalid proof, 2 malformed input.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from zkml import sampling, vrf
+from zkml import keys, sampling, vrf
 from zkml.errors import InputError, VerificationError
-from zkml.util import atomic_path
+from zkml.keys import DEFAULT_VRF_SUITE
 from zkml_cli.common import JsonOpt, emit, run
 
 app = typer.Typer(
@@ -31,13 +33,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-KEY_FILE_FORMAT = "zkml-vrf-key/1"
-DEFAULT_SUITE = "p256"
-_SUITE_HELP = "ECVRF suite: p256 (RFC 9381 ECVRF-P256-SHA256-TAI, 0x01) or secp256k1 (0xFE, verifiable on chain)."
+_SUITE_HELP = "ECVRF suite: secp256k1 (0xFE, verifiable on chain) or p256 (RFC 9381 ECVRF-P256-SHA256-TAI, 0x01)."
 
 SuiteOpt = Annotated[
     str | None,
-    typer.Option("--suite", help=_SUITE_HELP + f" Default: the key file's suite, else {DEFAULT_SUITE}."),
+    typer.Option("--suite", help=_SUITE_HELP + f" Default: the key file's suite, else {DEFAULT_VRF_SUITE}."),
 ]
 AlphaOpt = Annotated[str, typer.Option("--alpha", help="VRF input alpha as hex (0x prefix optional; empty allowed).")]
 
@@ -58,38 +58,8 @@ def _expect_len(flag: str, data: bytes, length: int, what: str) -> None:
         raise InputError(f"{flag} must be {length} bytes ({what}), got {len(data)}")
 
 
-def _resolve_suite(name: str | None, from_key_file: str | None = None) -> vrf.Suite:
-    if name is not None and from_key_file is not None and vrf.get_suite(name) != vrf.get_suite(from_key_file):
-        raise InputError(f"--suite {name} does not match the key file's suite {from_key_file}")
-    return vrf.get_suite(name or from_key_file or DEFAULT_SUITE)
-
-
-def _read_key_file(path: Path) -> tuple[bytes, str | None]:
-    """A key file from ``keygen --out`` (JSON with the suite) or a file holding the secret key as hex."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise InputError(f"cannot read key file {path}: {e.strerror}") from None
-    try:
-        doc: Any = json.loads(text)
-    except json.JSONDecodeError:
-        return _hex("--sk-file", text), None
-    if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT or not isinstance(doc.get("sk"), str):
-        raise InputError(f"{path} is not a {KEY_FILE_FORMAT} key file")
-    suite = doc.get("suite")
-    return _hex("--sk-file", doc["sk"]), suite if isinstance(suite, str) else None
-
-
-def _write_key_file(path: Path, suite: vrf.Suite, sk: bytes, pk: bytes, force: bool) -> None:
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists (use --force to overwrite)")
-    doc = {"format": KEY_FILE_FORMAT, "suite": suite.short_name, "sk": sk.hex(), "pk": pk.hex()}
-    try:
-        with atomic_path(path) as tmp:
-            os.chmod(tmp, 0o600)
-            tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    except OSError as e:
-        raise InputError(f"cannot write key file {path}: {e.strerror}") from None
+def _resolve_suite(name: str | None) -> vrf.Suite:
+    return vrf.get_suite(name or DEFAULT_VRF_SUITE)
 
 
 @app.command()
@@ -98,29 +68,30 @@ def keygen(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the key pair to this file (mode 0600); print only the public key.")
     ] = None,
-    show_secret: Annotated[
-        bool, typer.Option("--show-secret", help="Print the secret key to stdout instead of writing a file.")
+    print_secret: Annotated[
+        bool, typer.Option("--print-secret", help="Print the secret key to stdout instead of writing a file (it lands "
+                                                   "in your terminal and scrollback: prefer --out).")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Generate a key pair. The secret key goes to --out (recommended) or, with --show-secret, to stdout."""
+    """Generate a key pair. The secret key goes to --out (recommended) or, with --print-secret, to stdout."""
 
     def go() -> None:
-        if out is None and not show_secret:
-            raise InputError("refusing to print a secret key: pass --out KEYFILE (recommended) or --show-secret")
-        if out is not None and show_secret:
-            raise InputError("choose one of --out and --show-secret")
-        s = _resolve_suite(suite)
-        sk, pk = vrf.keygen(s)
-        data: dict[str, Any] = {"suite": s.short_name, "pk": pk.hex()}
+        if out is None and not print_secret:
+            raise InputError("refusing to print a secret key: pass --out KEYFILE (recommended) or --print-secret")
+        if out is not None and print_secret:
+            raise InputError("choose one of --out and --print-secret")
+        key = keys.VrfKey.generate(_resolve_suite(suite))
+        s = key.suite
+        data: dict[str, Any] = {"suite": s.short_name, "pk": key.pk.hex()}
         if out is not None:
-            _write_key_file(out, s, sk, pk, force)
+            keys.write_vrf_key(out, key, overwrite=force)
             data["key_file"] = str(out)
-            emit(json_mode, data, f"public key ({s.name}): {pk.hex()}\nsecret key written to {out} (mode 0600)")
+            emit(json_mode, data, f"public key ({s.name}): {key.pk.hex()}\nsecret key written to {out} (mode 0600)")
         else:
-            data["sk"] = sk.hex()
-            emit(json_mode, data, f"suite: {s.name}\nsk: {sk.hex()}\npk: {pk.hex()}")
+            data["sk"] = key.sk.hex()
+            emit(json_mode, data, f"suite: {s.name}\nsk: {key.sk.hex()}\npk: {key.pk.hex()}")
 
     run(go)
 
@@ -129,34 +100,26 @@ def keygen(
 def prove(
     alpha: AlphaOpt,
     suite: SuiteOpt = None,
-    sk: Annotated[
-        str | None,
-        typer.Option("--sk", envvar="ZKML_VRF_SK", show_envvar=True, help="Secret key as hex (prefer the env var or --sk-file)."),
-    ] = None,
     sk_file: Annotated[
-        Path | None, typer.Option("--sk-file", help="Key file from `zkml vrf keygen --out`, or a file holding the secret key as hex.")
+        Path | None,
+        typer.Option("--sk-file", "--key-file",
+                     help=f"Key file from `zkml vrf keygen --out`, or a file holding the secret key as hex "
+                          f"(else ${keys.VRF_SK_ENV}). There is no flag for the key itself: argv is visible in ps."),
     ] = None,
 ) -> None:
     """Prove alpha: prints JSON with the proof pi and the output beta (hex)."""
 
     def go() -> None:
-        if sk_file is not None and sk is None:
-            sk_bytes, file_suite = _read_key_file(sk_file)
-            s = _resolve_suite(suite, file_suite)
-        elif sk is not None and sk_file is None:
-            sk_bytes = _hex("--sk", sk)
-            s = _resolve_suite(suite)
-        else:
-            raise InputError("give exactly one secret key: --sk-file, --sk, or the ZKML_VRF_SK environment variable")
-        _expect_len("the secret key", sk_bytes, s.q_len, "a scalar")
+        key = keys.load_vrf_key(sk_file, suite)
+        assert key is not None
         alpha_bytes = _hex("--alpha", alpha)
-        pi = vrf.prove(s, sk_bytes, alpha_bytes)
+        pi = vrf.prove(key.suite, key.sk, alpha_bytes)
         data = {
-            "suite": s.short_name,
-            "pk": vrf.public_key(s, sk_bytes).hex(),
+            "suite": key.suite.short_name,
+            "pk": key.pk.hex(),
             "alpha": alpha_bytes.hex(),
             "pi": pi.hex(),
-            "beta": vrf.proof_to_hash(s, pi).hex(),
+            "beta": vrf.proof_to_hash(key.suite, pi).hex(),
         }
         emit(True, data, "")
 

@@ -442,21 +442,22 @@ def test_cli_keygen_refuses_to_print_secret_unless_asked(runner: CliRunner, cli:
     res = _run(runner, cli, "keygen")
     assert res.exit_code == 2 and res.stdout == ""
     assert "--out" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    shown = _run(runner, cli, "keygen", "--show-secret", "--json")
+    shown = _run(runner, cli, "keygen", "--print-secret", "--json")
     assert shown.exit_code == 0
     data = json.loads(shown.stdout)
-    assert vrf.public_key(P256, bytes.fromhex(data["sk"])).hex() == data["pk"]
+    assert data["suite"] == "secp256k1"  # the one default suite
+    assert vrf.public_key(SECP256K1, bytes.fromhex(data["sk"])).hex() == data["pk"]
 
 
 def test_cli_prove_reproduces_rfc_vector(runner: CliRunner, cli: typer.Typer) -> None:
-    res = _run(runner, cli, "prove", "--suite", "p256", "--sk", SK1.hex(), "--alpha", ALPHA1.hex())
+    res = _run(runner, cli, "prove", "--suite", "p256", "--alpha", ALPHA1.hex(), env={"ZKML_VRF_SK": SK1.hex()})
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert (data["pi"], data["beta"], data["pk"]) == (PI1.hex(), BETA1.hex(), PK1.hex())
 
 
 def test_cli_prove_from_env_and_key_file(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
-    via_env = _run(runner, cli, "prove", "--alpha", "0x" + ALPHA1.hex(), env={"ZKML_VRF_SK": SK1.hex()})
+    via_env = _run(runner, cli, "prove", "--suite", "p256", "--alpha", "0x" + ALPHA1.hex(), env={"ZKML_VRF_SK": SK1.hex()})
     assert via_env.exit_code == 0, via_env.stderr
     assert json.loads(via_env.stdout)["pi"] == PI1.hex()
 
@@ -470,21 +471,42 @@ def test_cli_prove_from_env_and_key_file(runner: CliRunner, cli: typer.Typer, tm
 
     raw = tmp_path / "raw.hex"
     raw.write_text(SK1.hex() + "\n")
-    via_raw = _run(runner, cli, "prove", "--sk-file", str(raw), "--alpha", ALPHA1.hex())
+    raw.chmod(0o600)
+    via_raw = _run(runner, cli, "prove", "--sk-file", str(raw), "--suite", "p256", "--alpha", ALPHA1.hex())
     assert via_raw.exit_code == 0 and json.loads(via_raw.stdout)["beta"] == BETA1.hex()
+    assert via_raw.stderr == ""
 
     clash = _run(runner, cli, "prove", "--sk-file", str(key), "--suite", "p256", "--alpha", "00")
-    assert clash.exit_code == 2 and "does not match" in clash.stderr
+    assert clash.exit_code == 2 and "holds a secp256k1 key, not p256" in clash.stderr
+
+
+def test_cli_prove_has_no_secret_flag(runner: CliRunner, cli: typer.Typer) -> None:
+    """A secret on the command line is visible in ps: there is no --sk, and the env var is the way."""
+    res = _run(runner, cli, "prove", "--sk", SK1.hex(), "--alpha", "00", env={"ZKML_VRF_SK": ""})
+    assert res.exit_code == 2 and "--sk" in res.stderr and SK1.hex() not in res.stdout
+    assert "--sk " not in _run(runner, cli, "prove", "--help").stdout.replace("--sk-file", "")
+
+
+def test_cli_prove_warns_on_a_world_readable_key_file(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    raw = tmp_path / "raw.hex"
+    raw.write_text(SK1.hex())
+    raw.chmod(0o644)
+    res = _run(runner, cli, "prove", "--sk-file", str(raw), "--suite", "p256", "--alpha", ALPHA1.hex())
+    assert res.exit_code == 0 and json.loads(res.stdout)["pi"] == PI1.hex()
+    (line,) = res.stderr.strip().splitlines()
+    assert "accessible by group or others (mode 0644)" in line and SK1.hex() not in line
 
 
 def test_cli_verify_valid_and_invalid(runner: CliRunner, cli: typer.Typer) -> None:
-    ok = _run(runner, cli, "verify", "--pk", PK1.hex(), "--alpha", ALPHA1.hex(), "--pi", PI1.hex())
+    ok = _run(runner, cli, "verify", "--suite", "p256", "--pk", PK1.hex(), "--alpha", ALPHA1.hex(), "--pi", PI1.hex())
     assert ok.exit_code == 0 and ok.stdout.strip() == BETA1.hex()
-    bad = _run(runner, cli, "verify", "--pk", PK1.hex(), "--alpha", ALPHA1.hex(), "--pi", _flip(PI1, 50).hex())
+    bad = _run(runner, cli, "verify", "--suite", "p256", "--pk", PK1.hex(), "--alpha", ALPHA1.hex(), "--pi",
+               _flip(PI1, 50).hex())
     assert bad.exit_code == 1
     assert bad.stderr.strip().endswith("invalid VRF proof") and len(bad.stderr.strip().splitlines()) == 1
     assert bad.stdout == ""
-    bad_json = _run(runner, cli, "verify", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex(), "--json")
+    bad_json = _run(runner, cli, "verify", "--suite", "p256", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex(),
+                    "--json")
     assert bad_json.exit_code == 1 and json.loads(bad_json.stdout)["valid"] is False
 
 
@@ -496,9 +518,6 @@ def test_cli_verify_valid_and_invalid(runner: CliRunner, cli: typer.Typer) -> No
         pytest.param(["verify", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex()[:-2]], id="pi-80-bytes"),
         pytest.param(["verify", "--pk", PK1.hex()[:-2], "--alpha", "00", "--pi", PI1.hex()], id="pk-32-bytes"),
         pytest.param(["verify", "--suite", "ed25519", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex()], id="suite"),
-        pytest.param(["prove", "--sk", "xyz", "--alpha", "00"], id="sk-not-hex"),
-        pytest.param(["prove", "--sk", "00" * 32, "--alpha", "00"], id="sk-zero"),
-        pytest.param(["prove", "--sk", "11" * 31, "--alpha", "00"], id="sk-short"),
         pytest.param(["prove", "--alpha", "00"], id="no-key"),
         pytest.param(["prove", "--sk-file", "/nonexistent/key", "--alpha", "00"], id="missing-key-file"),
         pytest.param(["sample", "--beta", "11" * 32, "-n", "3", "-k", "4"], id="sample-k-above-n"),
@@ -513,6 +532,15 @@ def test_cli_malformed_input_is_one_line_exit_2(runner: CliRunner, cli: typer.Ty
     assert "Traceback" not in res.stderr + res.stdout
 
 
+@pytest.mark.parametrize(("sk", "message"), [("xyz", "is not a hex VRF secret key"),
+                                             ("00" * 32, "secret key"), ("11" * 31, "is not a secp256k1 VRF secret key")])
+def test_cli_malformed_env_key_is_one_line_exit_2(runner: CliRunner, cli: typer.Typer, sk: str, message: str) -> None:
+    res = _run(runner, cli, "prove", "--alpha", "00", env={"ZKML_VRF_SK": sk})
+    assert res.exit_code == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: $ZKML_VRF_SK") and message in line and sk not in line
+
+
 def test_cli_sample(runner: CliRunner, cli: typer.Typer) -> None:
     res = _run(runner, cli, "sample", "--beta", BETA1.hex(), "-n", "1000", "-k", "5", "--json")
     assert res.exit_code == 0, res.stderr
@@ -522,7 +550,8 @@ def test_cli_sample(runner: CliRunner, cli: typer.Typer) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "stderr"),
     [
-        pytest.param(["verify", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex()], 1, "error: invalid VRF proof",
+        pytest.param(["verify", "--suite", "p256", "--pk", PK1.hex(), "--alpha", "00", "--pi", PI1.hex()], 1,
+                     "error: invalid VRF proof",
                      id="invalid"),
         pytest.param(["verify", "--pk", "0xg1", "--alpha", "00", "--pi", PI1.hex()], 2,
                      "error: --pk is not valid hex: '0xg1'", id="malformed"),
