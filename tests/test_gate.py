@@ -93,6 +93,7 @@ def test_broken_copy_fails_with_exit_1(store: Store, tmp_path: Path, monkeypatch
     broken = broken_copy(tmp_path)
     key = tmp_path / "vrf.key"
     key.write_text(TEST_SK)
+    key.chmod(0o600)  # a group/world-readable key file would add a warning line
     monkeypatch.delenv("ZKML_VRF_SK", raising=False)
     cfg = _write(tmp_path, f"""
 [test_set]
@@ -197,6 +198,12 @@ BAD_CONFIGS = [
     ("sample size word", GOOD.replace("[thresholds]", '[sample]\nsize = "some"\n[thresholds]'), 'sample.size must be an integer or "all"'),
     ("sample size zero", GOOD.replace("[thresholds]", "[sample]\nsize = 0\n[thresholds]"), "sample.size must be at least 1, not 0"),
     ("bad alpha", GOOD.replace("[thresholds]", '[sample]\nalpha = "xyz"\n[thresholds]'), "sample.alpha is not valid hex"),
+    ("pinned alpha without replay", GOOD.replace("[thresholds]", '[sample]\nalpha = "00ff"\n[thresholds]'),
+     "sample.alpha pins the VRF input, so the sample can be ground by choosing alpha"),
+    ("replay without alpha", GOOD.replace("[thresholds]", "[sample]\nreplay = true\n[thresholds]"),
+     "sample.replay = true needs the recorded sample.alpha"),
+    ("replay as text", GOOD.replace("[thresholds]", '[sample]\nalpha = "00ff"\nreplay = "yes"\n[thresholds]'),
+     "sample.replay must be true or false, not str"),
     ("onnx without calibration", GOOD.replace(str(REPO / "circuits" / "digits_mlp.toml"), "{onnx}"), "no calibration data for"),
     ("no test set", '[[models]]\npath = "x.onnx"\n', "missing [test_set]"),
 ]
@@ -237,9 +244,48 @@ def test_missing_config_file_exits_2(store: Store, tmp_path: Path) -> None:
     assert error_lines(r.stderr) == [f"error: gate config not found: {tmp_path / 'absent.toml'}"]
 
 
+def test_replay_of_a_recorded_sample_is_reported_as_such(store: Store, mlp_circuit: Circuit, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pinned alpha is accepted only as a replay, and the report says the sample is not a fresh draw."""
+    monkeypatch.setenv("ZKML_VRF_SK", TEST_SK)
+    alpha = "ab" * 32
+    text = f"""
+[test_set]
+path = "{TEST_SET}"
+[sample]
+size = 1
+suite = "secp256k1"
+alpha = "{alpha}"
+replay = true
+[thresholds]
+min_accuracy = 0.0
+verify_onchain = false
+[[models]]
+path = "{MLP}"
+calibration = "{CALIBRATION}"
+"""
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.sample.replay is True and cfg.sample.alpha == bytes.fromhex(alpha)
+    r = _gate(_write(tmp_path, text), store, tmp_path / "out", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    (m,) = report["models"]
+    v = m["sample"]["vrf"]
+    assert m["sample"]["replay"] is True and v["alpha"] == alpha and v["alpha_source"].startswith("replay")
+    beta = vrf.verify("secp256k1", bytes.fromhex(v["pk"]), bytes.fromhex(alpha), bytes.fromhex(v["pi"]))
+    assert beta is not None and sampling.sample_indices(beta, 360, 1) == m["sample"]["indices"]
+    assert any(n.startswith("replay: sample.alpha is pinned") for n in report["notes"])
+    assert "replay: sample.alpha is pinned" in (tmp_path / "out" / "report.md").read_text()
+    # The same config without replay = true is refused before anything runs
+    r = _gate(_write(tmp_path, text.replace("replay = true\n", "")), store, tmp_path / "out2")
+    assert r.exit_code == 2 and "sample.alpha pins the VRF input" in r.stderr
+    assert not (tmp_path / "out2").exists()
+
+
 def test_bundled_config_and_workflow_parse() -> None:
     cfg = load_config(REPO / "zkml.toml")
     assert cfg.test_set_sha256 == sha256_file(TEST_SET)
+    assert cfg.sample.alpha is None and cfg.sample.replay is False
     (m,) = cfg.models
     t = m.thresholds
     assert (t.min_accuracy, t.max_error, t.max_verify_gas, t.max_verifier_bytes) == (0.75, None, 650_000, 24_576)

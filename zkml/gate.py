@@ -13,9 +13,10 @@ Config (paths are relative to the config file)::
 
     [sample]
     size = 16                            # test rows to prove; "all" = the whole set (no VRF)
-    suite = "p256"                       # ECVRF suite: p256 | secp256k1
+    suite = "p256"                       # ECVRF suite: secp256k1 (default) | p256
     # key_file = "vrf.key"               # else $ZKML_VRF_SK (hex), else an ephemeral key
-    # alpha = "…"                        # hex VRF input; default derived below
+    # alpha = "…"                        # hex VRF input, only to replay a recorded sample:
+    # replay = true                      #   a pinned alpha without replay = true is refused
 
     [thresholds]                         # defaults for every model
     min_accuracy = 0.75                  # proven (circuit) accuracy on the sample
@@ -37,7 +38,10 @@ where ``beta`` is the ECVRF output for ``alpha``; unless the config sets it,
 ``alpha = sha256("zkml-gate/v1" || model sha256 || circuit id || test-set
 sha256)``, so the sample is fixed by the exact model, circuit and test set, and
 cannot be chosen by whoever runs the gate without the VRF secret key (keep it
-in a CI secret, ``ZKML_VRF_SK``). The report records suite, public key,
+in a CI secret, ``ZKML_VRF_SK``). A config that pins ``sample.alpha`` could be
+ground (edit alpha until the VRF draws rows you like), so it is refused unless
+``sample.replay = true`` says it replays a recorded sample; the report then
+marks the sample as a replay. The report records suite, public key,
 alpha, pi, beta and the indices: anyone can check pi against the public key
 and re-derive the indices. Without a key the gate uses an ephemeral one (the
 report says so): the sample is still unpredictable, but a rerun draws another.
@@ -53,9 +57,7 @@ verifier and its VK artifact instead, and the report says so.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -65,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from zkml import sampling, vrf
+from zkml import keys, sampling, vrf
 from zkml.errors import ConfigError, ZkmlError
 from zkml.gate_config import (
     CONFIG_NAME,
@@ -78,53 +80,34 @@ from zkml.gate_config import (
     load_config,
 )
 from zkml.gate_report import SUMMARY_ENV, GateCheck, GateReport, ModelReport, write_report
+from zkml.keys import VrfKey
 from zkml.util import sha256_file
 
 # The config (zkml.toml) and the report live in zkml.gate_config and zkml.gate_report; re-exported here
 __all__ = [
-    "ALPHA_DOMAIN", "CONFIG_NAME", "EIP170", "KEY_FILE_FORMAT", "SK_ENV", "SUMMARY_ENV", "VERIFIER_FLAVOURS",
+    "ALPHA_DOMAIN", "CONFIG_NAME", "EIP170", "KEY_FILE_FORMAT", "REPLAY_NOTE", "SK_ENV", "SUMMARY_ENV", "VERIFIER_FLAVOURS",
     "GateCheck", "GateConfig", "GateReport", "ModelReport", "ModelSpec", "SampleSpec", "Thresholds",
     "derive_alpha", "load_config", "run_gate", "vrf_sample", "write_report",
 ]
 
 ALPHA_DOMAIN = b"zkml-gate/v1"
-SK_ENV = "ZKML_VRF_SK"
-KEY_FILE_FORMAT = "zkml-vrf-key/1"
+SK_ENV = keys.VRF_SK_ENV
+KEY_FILE_FORMAT = keys.VRF_KEY_FORMAT
+REPLAY_NOTE = ("replay: sample.alpha is pinned by the config (sample.replay = true), so this run re-draws a recorded "
+               "sample; it is not a fresh draw, and whoever chose that alpha could have ground it")
 
 
 # Sampling
 
 
-def _vrf_key(spec: SampleSpec) -> tuple[bytes, str]:
-    """The VRF secret key and where it came from (file, env, ephemeral).
+def _vrf_key(spec: SampleSpec) -> VrfKey:
+    """The VRF key: ``sample.key_file``, else ``$ZKML_VRF_SK``, else an ephemeral one (``source`` says which).
 
     Raises:
-        ConfigError: the key file or env value is not a usable key.
+        ConfigError: the key file or env value is not a usable key, or its suite is not ``sample.suite``.
     """
-    if spec.key_file is not None:
-        text = spec.key_file.read_text().strip()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            if doc.get("format") != KEY_FILE_FORMAT or not isinstance(doc.get("sk"), str):
-                raise ConfigError(f"{spec.key_file}: not a {KEY_FILE_FORMAT} key file")
-            if doc.get("suite") and vrf.get_suite(str(doc["suite"])).short_name != spec.suite:
-                raise ConfigError(f"{spec.key_file}: a {doc['suite']} key, but sample.suite is {spec.suite}")
-            text = doc["sk"]
-        try:
-            return bytes.fromhex(text.removeprefix("0x")), "file"
-        except ValueError:
-            raise ConfigError(f"{spec.key_file}: the VRF key is not hex") from None
-    env = os.environ.get(SK_ENV, "").strip()
-    if env:
-        try:
-            return bytes.fromhex(env.removeprefix("0x")), "env"
-        except ValueError:
-            raise ConfigError(f"${SK_ENV} is not a hex VRF secret key") from None
-    sk, _ = vrf.keygen(spec.suite)
-    return sk, "ephemeral"
+    key = keys.load_vrf_key(spec.key_file, spec.suite, required=False)
+    return key if key is not None else VrfKey.generate(spec.suite)
 
 
 def derive_alpha(model_sha256: str, circuit_id: str, test_set_sha256: str) -> bytes:
@@ -134,27 +117,27 @@ def derive_alpha(model_sha256: str, circuit_id: str, test_set_sha256: str) -> by
     ).digest()
 
 
-def vrf_sample(spec: SampleSpec, n: int, alpha: bytes, sk: bytes, key_source: str) -> tuple[list[int], dict[str, Any]]:
+def _key_kind(key: VrfKey) -> str:
+    return "ephemeral" if key.source == "ephemeral" else "env" if key.source.startswith("$") else "file"
+
+
+def vrf_sample(spec: SampleSpec, n: int, alpha: bytes, key: VrfKey) -> tuple[list[int], dict[str, Any]]:
     """Indices to prove and the evidence an auditor re-checks.
 
     Raises:
-        ConfigError: bad key, or a sample larger than the test set.
+        ConfigError: a sample larger than the test set.
     """
     k = spec.size
     if k is not None and k > n:
         raise ConfigError(f"sample.size {k} is larger than the test set ({n} rows)")
-    suite = vrf.get_suite(spec.suite)
-    try:
-        pk = vrf.public_key(suite, sk)
-        pi = vrf.prove(suite, sk, alpha)
-    except vrf.VRFError as e:
-        raise ConfigError(f"VRF key ({key_source}): {e.message}") from None
-    beta = vrf.verify(suite, pk, alpha, pi)
+    pi = vrf.prove(key.suite, key.sk, alpha)
+    beta = vrf.verify(key.suite, key.pk, alpha, pi)
     if beta is None:
         raise ZkmlError("internal error: a fresh VRF proof does not verify")
     indices = sampling.sample_indices(beta, n, k if k is not None else n)
-    evidence = {"suite": suite.short_name, "key": key_source, "pk": pk.hex(), "alpha": alpha.hex(), "pi": pi.hex(),
-                "beta": beta.hex(), "rule": "zkml.sampling.sample_indices(beta, population, size)"}
+    evidence = {"suite": key.suite.short_name, "key": _key_kind(key), "pk": key.pk.hex(), "alpha": alpha.hex(),
+                "alpha_source": "replay (pinned by sample.alpha)" if spec.replay else "derived",
+                "pi": pi.hex(), "beta": beta.hex(), "rule": "zkml.sampling.sample_indices(beta, population, size)"}
     return indices, evidence
 
 
@@ -210,16 +193,18 @@ def run_gate(
     x, y = _load_test_set(config.test_set)
     if config.sample.size is not None and config.sample.size > len(x):
         raise ConfigError(f"sample.size {config.sample.size} is larger than the test set ({len(x)} rows)")
-    sk, key_source = _vrf_key(config.sample)
+    key = _vrf_key(config.sample)
     notes: list[str] = []
-    if key_source == "ephemeral" and config.sample.size is not None:
+    if key.source == "ephemeral" and config.sample.size is not None:
         notes.append(f"ephemeral VRF key: the sample cannot be reproduced; set ${SK_ENV} (a CI secret) or sample.key_file")
+    if config.sample.replay and config.sample.size is not None:
+        notes.append(REPLAY_NOTE)
     reports: list[ModelReport] = []
     with ExitStack() as stack:
         chain = _Chain(rpc_url, stack)
         for spec in config.models:
             progress(f"[{spec.name}] gating {spec.path.name}")
-            reports.append(_gate_model(spec, config, x, y, ts_sha, sk, key_source, store, out, chain, progress))
+            reports.append(_gate_model(spec, config, x, y, ts_sha, key, store, out, chain, progress))
     if any(m.circuit.get("srs_insecure") for m in reports):
         from zkml.srs import DEV_WARNING
 
@@ -248,7 +233,7 @@ def _load_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gate_model(
-    spec: ModelSpec, config: GateConfig, x: np.ndarray, y: np.ndarray, ts_sha: str, sk: bytes, key_source: str,
+    spec: ModelSpec, config: GateConfig, x: np.ndarray, y: np.ndarray, ts_sha: str, key: VrfKey,
     store: Any, out: Path, chain: _Chain, progress: Callable[[str], None],
 ) -> ModelReport:
     from zkml.errors import CircuitError, ModelError
@@ -291,8 +276,9 @@ def _gate_model(
         indices = list(range(len(x)))
         evidence = None
     else:
-        indices, evidence = vrf_sample(config.sample, len(x), alpha, sk, key_source)
-    rep.sample = {"population": int(len(x)), "size": len(indices), "indices": indices, "vrf": evidence}
+        indices, evidence = vrf_sample(config.sample, len(x), alpha, key)
+    rep.sample = {"population": int(len(x)), "size": len(indices), "indices": indices, "vrf": evidence,
+                  "replay": config.sample.replay}
     samples, labels = samples_all[indices], y[indices]
     # Prove
     t = time.perf_counter()

@@ -71,12 +71,14 @@ class SampleSpec:
 
     size: int | None
     """Rows to prove; None = every row (no VRF)."""
-    suite: str
-    """ECVRF suite name."""
+    suite: str | None
+    """ECVRF suite name; None = the key file's, else :data:`zkml.keys.DEFAULT_VRF_SUITE`."""
     key_file: Path | None
     """VRF secret key file (zkml vrf keygen --out, or a file holding hex)."""
     alpha: bytes | None
-    """VRF input; None = derived from model, circuit and test set digests."""
+    """VRF input; None = derived from model, circuit and test set digests. Only with ``replay``."""
+    replay: bool = False
+    """The config pins ``alpha`` to replay a recorded sample (the report says the sample is a replay)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class GateConfig:
 _SCHEMA: dict[str, set[str]] = {
     "": {"test_set", "sample", "thresholds", "models"},
     "test_set": {"path", "sha256"},
-    "sample": {"size", "suite", "key_file", "alpha"},
+    "sample": {"size", "suite", "key_file", "alpha", "replay"},
     "thresholds": {f.name for f in fields(Thresholds)},
     "models": {"name", "path", "calibration", "thresholds", "verifier"},
 }
@@ -198,13 +200,14 @@ def load_config(path: str | Path = CONFIG_NAME) -> GateConfig:
         size = None
     else:
         size = int(_number(name, "sample.size", size_raw, integer=True, lo=1))
-    suite = sm.get("suite", "p256")
-    if not isinstance(suite, str):
-        raise ConfigError(f"{name}: sample.suite must be a string, not {type(suite).__name__}")
-    try:
-        suite = vrf.get_suite(suite).short_name
-    except vrf.VRFError as e:
-        raise ConfigError(f"{name}: sample.suite: {e.message}") from None
+    suite = sm.get("suite")
+    if suite is not None:
+        if not isinstance(suite, str):
+            raise ConfigError(f"{name}: sample.suite must be a string, not {type(suite).__name__}")
+        try:
+            suite = vrf.get_suite(suite).short_name
+        except vrf.VRFError as e:
+            raise ConfigError(f"{name}: sample.suite: {e.message}") from None
     key_file = _path(cfg, "sample.key_file", sm["key_file"]) if "key_file" in sm else None
     alpha = None
     if "alpha" in sm:
@@ -214,6 +217,16 @@ def load_config(path: str | Path = CONFIG_NAME) -> GateConfig:
             alpha = bytes.fromhex(sm["alpha"].removeprefix("0x"))
         except ValueError:
             raise ConfigError(f"{name}: sample.alpha is not valid hex") from None
+    replay = sm.get("replay", False)
+    if not isinstance(replay, bool):
+        raise ConfigError(f"{name}: sample.replay must be true or false, not {type(replay).__name__} ({replay!r})")
+    # A pinned alpha lets whoever edits the config grind it until the VRF draws rows it likes
+    if alpha is not None and not replay:
+        raise ConfigError(f"{name}: sample.alpha pins the VRF input, so the sample can be ground by choosing alpha: "
+                          "remove it (alpha is then derived from the model, circuit and test set) or set "
+                          "sample.replay = true to replay a recorded sample")
+    if replay and alpha is None:
+        raise ConfigError(f"{name}: sample.replay = true needs the recorded sample.alpha to replay")
     # Thresholds
     base = _thresholds(name, "thresholds", raw.get("thresholds", {}), Thresholds())
     # Models
@@ -249,4 +262,5 @@ def load_config(path: str | Path = CONFIG_NAME) -> GateConfig:
         if flavour not in VERIFIER_FLAVOURS:
             raise ConfigError(f"{name}: {where}.verifier must be one of {', '.join(VERIFIER_FLAVOURS)}, not {flavour!r}")
         models.append(ModelSpec(label, p, cal, th, flavour))
-    return GateConfig(cfg, test_set, pin.lower() if pin else None, SampleSpec(size, suite, key_file, alpha), models)
+    return GateConfig(cfg, test_set, pin.lower() if pin else None, SampleSpec(size, suite, key_file, alpha, replay),
+                      models)

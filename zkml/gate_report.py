@@ -145,8 +145,8 @@ class GateReport:
                            + (f", bundle `{m.bundle}`" if m.bundle else ""))
                 v = s.get("vrf")
                 if v:
-                    out.append(f"- VRF {v['suite']} ({v['key']} key): pk `{v['pk']}`, alpha `{v['alpha']}`, "
-                               f"beta `{v['beta']}`, pi `{v['pi']}`")
+                    out.append(f"- VRF {v['suite']} ({v['key']} key): pk `{v['pk']}`, alpha `{v['alpha']}` "
+                               f"({v.get('alpha_source', 'derived')}), beta `{v['beta']}`, pi `{v['pi']}`")
                 out.append(f"- indices: `{s.get('indices')}`")
             out += ["", "| check | value | threshold | verdict |", "|---|---|---|---|"]
             for ch in m.checks:
