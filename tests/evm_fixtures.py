@@ -12,6 +12,7 @@ switch these to ``zkml.circuit`` / ``zkml.prove``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import warnings
@@ -169,8 +170,10 @@ def record_for(circuit: Circuit, dep: VerifierDeployment, **overrides: Any) -> M
         weights_commitment=weights,
         metadata_uri=f"ipfs://zkml-test/{circuit.name}",
     )
+    extra = {k: overrides.pop(k) for k in ("verifier_code_hash", "deferred_code_hash") if k in overrides}
     fields.update(overrides)
-    return ModelRecord.for_deployment(dep, **fields)
+    record = ModelRecord.for_deployment(dep, **fields)
+    return dataclasses.replace(record, **extra) if extra else record
 
 
 def _instances(circuit: Circuit) -> list[int]:
@@ -192,6 +195,15 @@ class World:
 
 
 CHALLENGE_WINDOW = 3600
+# anvil's dev accounts #1 and #5 (public test mnemonic): a stranger to every model, and the emergency role.
+STRANGER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+EMERGENCY_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+
+
+def as_key(registry: Registry, key: str) -> Registry:
+    """The same registry, sending from another dev account."""
+    chain = connect(registry.chain.rpc_url, key, allow_dev_key=True)
+    return Registry(chain.at(registry.contract.abi, registry.address, "registry"))
 
 
 def _world(root: Path) -> World:
@@ -202,7 +214,9 @@ def _world(root: Path) -> World:
         if "world" not in _cache:
             chain = connect(anvil.rpc_url, allow_dev_key=True)
             deps = {key: deploy_verifier(chain, cv) for key, cv in verifiers.items()}
-            registry = Registry.deploy(chain, challenge_window=CHALLENGE_WINDOW, cache_dir=root / "solc-cache")
+            emergency = connect(anvil.rpc_url, EMERGENCY_KEY, allow_dev_key=True).sender
+            registry = Registry.deploy(chain, challenge_window=CHALLENGE_WINDOW, emergency=emergency,
+                                       cache_dir=root / "solc-cache")
             registry.register("model-a", record_for(circuits["a"], deps["a"]))
             registry.register("model-b", record_for(circuits["b"], deps["b"]))
             registry.register("model-h", record_for(circuits["h"], deps["h"]))
@@ -252,6 +266,9 @@ def registry(world: World, chain: Chain) -> Registry:
 
 __all__ = [
     "CHALLENGE_WINDOW",
+    "EMERGENCY_KEY",
+    "STRANGER_KEY",
+    "as_key",
     "Circuit",
     "OTHER_INPUT",
     "TEST_INPUT",

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from evm_fixtures import (  # noqa: F401 - fixtures
     CHALLENGE_WINDOW,
+    EMERGENCY_KEY,
+    STRANGER_KEY,
     World,
+    as_key,
     anvil,
     chain,
     circuits,
@@ -25,7 +28,7 @@ from evm_fixtures import (  # noqa: F401 - fixtures
 from eth_utils import keccak
 
 from zkml.errors import ConfigError
-from zkml.evm.chain import Chain, connect, keccak_words
+from zkml.evm.chain import Chain, keccak_words
 from zkml.evm.registry import (
     InstanceLayout,
     ModelRecord,
@@ -37,13 +40,20 @@ from zkml.evm.registry import (
 )
 from zkml.evm.verifier import read_proof
 
-# anvil's second dev account (public test mnemonic): a stranger to every model.
-STRANGER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+AUDITOR_VRF_SK = bytes.fromhex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
 
 
 def stranger(registry: Registry) -> Registry:
-    chain = connect(registry.chain.rpc_url, STRANGER_KEY)
-    return Registry(chain.at(registry.contract.abi, registry.address, "registry"))
+    return as_key(registry, STRANGER_KEY)
+
+
+def emergency(registry: Registry) -> Registry:
+    return as_key(registry, EMERGENCY_KEY)
+
+
+def mid(registry: Registry, name: str = "model-a") -> bytes:
+    """The id of one of the session's models (registered by the first dev account)."""
+    return registry.model_id(name)
 
 
 def propose_b_as_a(world: World, *, honest: bool, prediction: bytes | None = None) -> tuple[int, int]:
@@ -81,12 +91,12 @@ def test_verify_and_record_emits_proof_verified(registry: Registry, world: World
     receipt = registry.verify_and_record("model-a", proof)
     events = dict(registry.events(receipt))
     ev = events["ProofVerified"]
-    assert ev["modelId"] == to_model_id("model-a")
+    assert ev["modelId"] == mid(registry)
     assert ev["version"] == 1
     assert ev["instancesHash"] == keccak_words(read_proof(proof)[1])
-    assert ev["caller"] == registry.chain.sender
+    assert ev["submitter"] == registry.chain.sender
     assert 200_000 < receipt.gas_used < 2_000_000
-    assert registry.verify_gas("model-a", proof) >= receipt.gas_used
+    assert registry.recorded_by("model-a", proof) == registry.chain.sender
 
 
 def test_proof_of_model_a_is_refused_for_model_b(registry: Registry, world: World) -> None:
@@ -147,23 +157,25 @@ def test_register_checks(registry: Registry, world: World) -> None:
                                                      weights_commitment=None))
     with pytest.raises(RegistryError, match="model 0x[0-9a-f]{64} is not registered"):
         registry.model("never-registered")
+    with pytest.raises(RegistryError, match="code hash"):
+        registry.register("model-wrong-hash", record_for(a, world.deployments["a"],
+                                                         verifier_code_hash=b"\x01" * 32))
 
 
 def test_non_owner_writes_revert(registry: Registry, world: World) -> None:
     other = stranger(registry)
     b = world.circuits["b"]
     test_in, out = proposal_commitments(b.layout(), b.proof)
+    a_id = mid(registry)
     with pytest.raises(RegistryError, match="is not the owner of model"):
-        other.propose_update("model-a", record_for(b, world.deployments["b"]), test_in, out)
+        other.propose_update(a_id, record_for(b, world.deployments["b"]), test_in, out)
     with pytest.raises(RegistryError, match="is not the owner of model"):
-        other.transfer_ownership("model-a", other.chain.sender or "")
-    for emergency in (other.pause, other.rollback):
+        other.transfer_ownership(a_id, other.chain.sender or "")
+    for action in (other.pause, other.rollback, registry.pause):  # the admin holds no emergency role
         with pytest.raises(RegistryError, match="lacks the registry role"):
-            emergency("model-a")
-    with pytest.raises(RegistryError, match="lacks the registry role"):
-        other.set_challenge_window(1)
+            action(a_id)
     # Anyone may read and verify.
-    assert other.verify("model-a", world.circuits["a"].proof) is True
+    assert other.verify(a_id, world.circuits["a"].proof) is True
 
 
 def test_ownership_transfer(registry: Registry, world: World) -> None:
@@ -203,7 +215,7 @@ def test_early_finalize_reverts_then_update_applies_after_window(registry: Regis
 def test_successful_challenge_rejects_update(registry: Registry, world: World, chain: Chain) -> None:
     version, _ = propose_b_as_a(world, honest=False)
     challenger = stranger(registry)
-    receipt = challenger.challenge("model-a", world.circuits["b"].proof)
+    receipt = challenger.challenge(mid(registry), world.circuits["b"].proof)
     (name, ev), = [e for e in registry.events(receipt) if e[0] == "UpdateChallenged"]
     assert ev["version"] == version and ev["challenger"] == challenger.chain.sender
     assert registry.version_status("model-a", version) == "rejected"
@@ -218,7 +230,7 @@ def test_successful_challenge_rejects_update(registry: Registry, world: World, c
 def test_unsuccessful_challenge_reverts(registry: Registry, world: World) -> None:
     propose_b_as_a(world, honest=True)
     with pytest.raises(RegistryError, match="output matches the proposer's prediction"):
-        stranger(registry).challenge("model-a", world.circuits["b"].proof)
+        stranger(registry).challenge(mid(registry), world.circuits["b"].proof)
     assert registry.model("model-a").pending is not None
 
 
@@ -258,7 +270,7 @@ def test_challenge_after_window_reverts(registry: Registry, world: World, chain:
 def test_cancel_update(registry: Registry, world: World) -> None:
     version, _ = propose_b_as_a(world, honest=True)
     with pytest.raises(RegistryError, match="is not the owner"):
-        stranger(registry).cancel_update("model-a")
+        stranger(registry).cancel_update(mid(registry))
     registry.cancel_update("model-a")
     assert registry.version_status("model-a", version) == "cancelled"
     assert registry.model("model-a").pending is None
@@ -275,29 +287,30 @@ def test_update_requires_test_commitments(registry: Registry, world: World) -> N
 
 def test_pause_blocks_verification(registry: Registry, world: World) -> None:
     proof = world.circuits["a"].proof
-    registry.pause("model-a")
+    em = emergency(registry)
+    em.pause(mid(registry))
     assert registry.model("model-a").paused
     with pytest.raises(RegistryError, match="model 0x[0-9a-f]+ is paused"):
         registry.verify("model-a", proof)
     with pytest.raises(RegistryError, match="is paused"):
         registry.verify_and_record("model-a", proof)
     with pytest.raises(RegistryError, match="is paused"):
-        registry.pause("model-a")
+        em.pause(mid(registry))
     assert registry.verify("model-b", world.circuits["b"].proof) is True  # other models unaffected
-    registry.unpause("model-a")
+    em.unpause(mid(registry))
     assert registry.verify("model-a", proof) is True
     with pytest.raises(RegistryError, match="is not paused"):
-        registry.unpause("model-a")
+        em.unpause(mid(registry))
 
 
 def test_rollback_restores_previous_version(registry: Registry, world: World, chain: Chain) -> None:
     with pytest.raises(RegistryError, match="no earlier accepted version"):
-        registry.rollback("model-a")
+        emergency(registry).rollback(mid(registry))
     propose_b_as_a(world, honest=True)
     chain.increase_time(CHALLENGE_WINDOW)
     registry.finalize("model-a")
     assert registry.verify("model-a", world.circuits["b"].proof) is True
-    registry.rollback("model-a")
+    emergency(registry).rollback(mid(registry))
     info = registry.model("model-a")
     assert info.current_version == 1 and info.latest_version == 2
     assert info.record.verifier == world.deployments["a"].address
@@ -309,8 +322,11 @@ def test_rollback_restores_previous_version(registry: Registry, world: World, ch
 def test_emergency_role_can_be_granted(registry: Registry, world: World) -> None:
     other = stranger(registry)
     registry.grant_emergency_role(other.chain.sender or "")
-    other.pause("model-b")
+    other.pause(mid(registry, "model-b"))
     assert registry.model("model-b").paused
+    # never to an admin: admin and emergency stay separate keys
+    with pytest.raises(RegistryError, match="holds another registry role|RolesNotSeparate"):
+        registry.grant_emergency_role(registry.chain.sender or "")
 
 
 # Audit trail
@@ -320,9 +336,10 @@ def test_history_is_read_from_events(registry: Registry, world: World, chain: Ch
     propose_b_as_a(world, honest=True)
     chain.increase_time(CHALLENGE_WINDOW)
     registry.finalize("model-a")
-    registry.pause("model-a")
-    registry.unpause("model-a")
-    registry.rollback("model-a")
+    em = emergency(registry)
+    em.pause(mid(registry))
+    em.unpause(mid(registry))
+    em.rollback(mid(registry))
     registry.verify_and_record("model-a", world.circuits["a"].proof)
     names = [e.name for e in registry.history("model-a")]
     assert names == ["ModelRegistered", "UpdateProposed", "UpdateFinalized", "ModelPaused", "ModelUnpaused",
@@ -433,20 +450,52 @@ def test_model_ids(value: Any, expected: bytes) -> None:
 AUDIT = {"challenge_digest": bytes(range(32)), "beta": b"\xbe" * 32, "report_digest": b"\x7e" * 32}
 
 
+def _auditor_key_hash() -> bytes:
+    from zkml import vrf
+
+    return keccak(vrf.public_key(vrf.SECP256K1, AUDITOR_VRF_SK))
+
+
 def test_record_audit_emits_the_outcome(registry: Registry, world: World) -> None:
+    with pytest.raises(RegistryError, match="has not proved a VRF auditor key"):
+        registry.record_audit("model-a", 1, sampled=8, correct=7, passed=True, **AUDIT)
+    registry.register_auditor(AUDITOR_VRF_SK)
+    assert registry.auditor_key(registry.chain.sender or "") == _auditor_key_hash()
     receipt = registry.record_audit("model-a", 1, sampled=8, correct=7, passed=True, **AUDIT)
-    assert 20_000 < receipt.gas_used < 60_000
+    assert 20_000 < receipt.gas_used < 80_000
     [(name, args)] = registry.events(receipt)
     assert name == "AuditRecorded"
-    assert args == {"modelId": to_model_id("model-a"), "version": 1, "auditor": registry.chain.sender,
-                    "challengeDigest": AUDIT["challenge_digest"], "beta": AUDIT["beta"], "sampled": 8, "correct": 7,
-                    "passed": True, "reportDigest": AUDIT["report_digest"]}
-    # A failed audit is recorded too, by anyone; readers filter by auditor
+    assert args == {"modelId": mid(registry), "version": 1, "auditor": registry.chain.sender,
+                    "auditorKey": _auditor_key_hash(), "challengeDigest": AUDIT["challenge_digest"],
+                    "beta": AUDIT["beta"], "sampled": 8, "correct": 7, "passed": True,
+                    "reportDigest": AUDIT["report_digest"]}
+    # One record per (key, challenge): the auditor cannot flip its verdict, nobody can add one in its name
+    with pytest.raises(RegistryError, match="already recorded"):
+        registry.record_audit("model-a", 1, sampled=8, correct=2, passed=False, **AUDIT)
     other = stranger(registry)
-    other.record_audit("model-a", 1, sampled=8, correct=2, passed=False, **AUDIT)
-    assert [e.args["passed"] for e in registry.audits("model-a")] == [True, False]
-    assert [e.args["correct"] for e in registry.audits("model-a", auditor=other.chain.sender)] == [2]
+    with pytest.raises(RegistryError, match="has not proved a VRF auditor key"):
+        other.record_audit(mid(registry), 1, sampled=8, correct=2, passed=False, **AUDIT)
+    assert [e.args["passed"] for e in registry.audits("model-a")] == [True]
     assert registry.audits("model-b") == []
+
+
+def test_auditor_key_cannot_be_claimed_by_another_account(registry: Registry, world: World) -> None:
+    """The key proof names the sender: replaying the auditor's registerAuditor calldata from another
+    account is refused, so nobody records audits under the auditor's VRF key."""
+    from zkml import vrf
+    from zkml.evm import vrf_onchain
+
+    receipt = registry.register_auditor(AUDITOR_VRF_SK)
+    [(_, ev)] = registry.events(receipt)
+    assert ev["keyHash"] == _auditor_key_hash()
+    other = stranger(registry)
+    alpha = bytes(registry.contract.call("auditorKeyAlpha", registry.chain.sender))  # the auditor's alpha
+    pk = vrf.public_key(vrf.SECP256K1, AUDITOR_VRF_SK)
+    pi = vrf.prove(vrf.SECP256K1, AUDITOR_VRF_SK, alpha)
+    _, _, _, u, s_h, c_gamma = vrf_onchain.verify_args(pk, alpha, pi)
+    with pytest.raises(RegistryError, match="VRF key proof .* refused"):
+        other._send("registerAuditor", pk, pi, u, s_h, c_gamma)
+    assert other.auditor_key(other.chain.sender or "") == b"\x00" * 32
 
 
 @pytest.mark.parametrize(("model", "version", "sampled", "correct", "message"), [
@@ -457,11 +506,13 @@ def test_record_audit_emits_the_outcome(registry: Registry, world: World) -> Non
 ])
 def test_record_audit_refuses_unknown_model_or_version(registry: Registry, model: str, version: int, sampled: int,
                                                        correct: int, message: str) -> None:
+    registry.register_auditor(AUDITOR_VRF_SK)
     with pytest.raises(RegistryError, match=message):
         registry.record_audit(model, version, sampled=sampled, correct=correct, passed=True, **AUDIT)
 
 
 def test_record_audit_of_a_pending_version(registry: Registry, world: World) -> None:
+    registry.register_auditor(AUDITOR_VRF_SK)
     version, _ = propose_b_as_a(world, honest=True)
     receipt = registry.record_audit("model-a", version, sampled=1, correct=1, passed=True, **AUDIT)
     assert registry.events(receipt)[0][1]["version"] == version == 2
@@ -478,43 +529,43 @@ def _deferred(world: World, chain: Chain, key: str, tmp: Any) -> str:
 
 def test_verify_batch_through_the_registry(registry: Registry, world: World, chain: Chain, tmp_path: Any) -> None:
     a = world.circuits["a"]
-    with pytest.raises(RegistryError, match="no deferred verifier .*zkml deploy --batch-verify"):
+    with pytest.raises(RegistryError, match="no deferred verifier in its record"):
         registry.verify_batch("model-a", [a.proof])
     deferred = _deferred(world, chain, "a", tmp_path)
-    with pytest.raises(RegistryError, match="is not the owner|NotModelOwner|not the model"):
-        stranger(registry).set_deferred_verifier("model-a", deferred)
-    registry.set_deferred_verifier("model-a", deferred)
-    ok, gas = registry.verify_batch("model-a", [a.proof, a.other_proof, a.proof])
+    registry.register("model-a-batch", record_for(a, world.deployments["a"], deferred_verifier=deferred))
+    assert registry.model("model-a-batch").record.deferred_verifier == deferred
+    ok, gas = registry.verify_batch("model-a-batch", [a.proof, a.other_proof, a.proof])
     assert ok and gas is not None
-    single = registry.verify_gas("model-a", a.proof)
+    single = registry.verify_gas("model-a-batch", a.proof)
     assert gas / 3 < single - 60_000  # the pairing and the intrinsic cost are shared
     # one bad proof fails the whole batch; another model's proof is refused
     flipped = a.proof_json()
     raw = bytearray(bytes.fromhex(flipped["hex_proof"][2:]))
     raw[len(raw) // 2] ^= 1
-    assert registry.verify_batch("model-a", [a.proof, {**flipped, "hex_proof": "0x" + raw.hex()}]) == (False, None)
-    assert registry.verify_batch("model-a", [a.proof, world.circuits["b"].proof]) == (False, None)
+    assert registry.verify_batch("model-a-batch", [a.proof, {**flipped, "hex_proof": "0x" + raw.hex()}]) == (False, None)
+    assert registry.verify_batch("model-a-batch", [a.proof, world.circuits["b"].proof]) == (False, None)
     # the registry's own checks still apply per proof: layout, pause
     short = a.proof_json()
     short["instances"] = [short["instances"][0][:-1]]
     with pytest.raises(RegistryError, match="instances"):
-        registry.verify_batch("model-a", [a.proof, short])
-    registry.pause("model-a")
+        registry.verify_batch("model-a-batch", [a.proof, short])
+    emergency(registry).pause(mid(registry, "model-a-batch"))
     with pytest.raises(RegistryError, match="is paused"):
-        registry.verify_batch("model-a", [a.proof])
+        registry.verify_batch("model-a-batch", [a.proof])
 
 
-def test_batch_after_an_update_needs_the_new_circuits_deferred_verifier(registry: Registry, world: World,
+def test_batch_after_an_update_uses_the_new_records_deferred_verifier(registry: Registry, world: World,
                                                                       chain: Chain, tmp_path: Any) -> None:
     a, b = world.circuits["a"], world.circuits["b"]
-    registry.set_deferred_verifier("model-a", _deferred(world, chain, "a", tmp_path / "a"))
-    assert registry.verify_batch("model-a", [a.proof])[0]
-    propose_b_as_a(world, honest=True)
+    registry.register("model-ab", record_for(a, world.deployments["a"],
+                                             deferred_verifier=_deferred(world, chain, "a", tmp_path / "a")))
+    assert registry.verify_batch("model-ab", [a.proof])[0]
+    test_in, b_out = proposal_commitments(b.layout(), b.proof)
+    registry.propose_update("model-ab", record_for(b, world.deployments["b"],
+                                                   deferred_verifier=_deferred(world, chain, "b", tmp_path / "b")),
+                            test_in, b_out)
+    assert registry.verify_batch("model-ab", [a.proof])[0]  # the pending record is not in force
     chain.increase_time(CHALLENGE_WINDOW)
-    registry.finalize("model-a")
-    # version 2 has another verifier: a's deferred verifier no longer applies to model-a
-    with pytest.raises(RegistryError, match="no deferred verifier"):
-        registry.verify_batch("model-a", [b.proof])
-    registry.set_deferred_verifier("model-a", _deferred(world, chain, "b", tmp_path / "b"))
-    assert registry.verify_batch("model-a", [b.proof, b.other_proof])[0]
-    assert registry.verify_batch("model-a", [a.proof]) == (False, None)
+    registry.finalize("model-ab")
+    assert registry.verify_batch("model-ab", [b.proof, b.other_proof])[0]
+    assert registry.verify_batch("model-ab", [a.proof]) == (False, None)

@@ -45,6 +45,8 @@ library Halo2Batch {
                 deferred.staticcall(abi.encodeCall(IHalo2VerifierDeferred.deferredPairing, (proofs[i], instances[i])));
             if (!ok || ret.length != 384) revert BatchProofInvalid(i);
             uint256[12] memory w = abi.decode(ret, (uint256[12]));
+            // A real proof never derives the point at infinity; a stub "verifier" returning zeros would.
+            if ((w[0] | w[1]) == 0 || (w[2] | w[3]) == 0) revert BatchProofInvalid(i);
             pts[i] = [w[0], w[1], w[2], w[3]];
             // g2 and -s*g2 are constants of the one deferred verifier: the first proof's copy serves all.
             if (i == 0) g2 = [w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]];
@@ -68,6 +70,20 @@ library Halo2Batch {
         }
         if (!_pairing(lhs, rhs, g2)) revert BatchPairingFailed();
         return true;
+    }
+
+    /// @notice Whether `deferred` accepts one proof, its pairing done here; never reverts (false instead).
+    /// Used by ModelRegistry.challengeDeferred to compare a deferred verifier with its full verifier.
+    function accepts(address deferred, bytes calldata proof, uint256[] calldata instances)
+        internal
+        view
+        returns (bool)
+    {
+        (bool ok, bytes memory ret) =
+            deferred.staticcall(abi.encodeCall(IHalo2VerifierDeferred.deferredPairing, (proof, instances)));
+        if (!ok || ret.length != 384) return false;
+        uint256[12] memory w = abi.decode(ret, (uint256[12]));
+        return _pairing([w[0], w[1]], [w[2], w[3]], [w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]]);
     }
 
     /// @dev acc + r * (x, y) with the ecMul (0x07) and ecAdd (0x06) precompiles.

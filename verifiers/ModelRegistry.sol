@@ -20,11 +20,56 @@ interface IHalo2VerifierReusable {
         returns (bool);
 }
 
+/// @notice verifiers/VRFVerifier.sol (ECVRF-SECP256K1-SHA256-TAI, fast verify).
+interface IVRFVerifier {
+    function verify(
+        bytes calldata publicKey,
+        bytes calldata alpha,
+        bytes calldata pi,
+        uint256[2] calldata uPoint,
+        uint256[2] calldata sH,
+        uint256[2] calldata cGamma
+    ) external view returns (bool valid, bytes32 beta);
+}
+
 /// @title ModelRegistry
 /// @notice Binds a model id to the verifier of its circuit and the digests that identify the model
 /// (ONNX file, weights commitment, verification key, training-data Merkle root, metadata URI), with a
 /// full version history. Proofs are checked through the registry, so a proof made for another model,
 /// other weights or another version is refused.
+///
+/// INVARIANTS (each one has a regression test in tests/test_registry.py or tests/test_redteam_onchain.py):
+///  I1 Namespaced ids. A model id is modelIdOf(owner, name) = keccak256(abi.encode(registrant, name)).
+///     Nobody can register under another account's namespace, so a name cannot be squatted; a consumer
+///     who knows the owner's address and the name knows the id. Ownership may be transferred later; the
+///     id keeps naming the original registrant's namespace and getModel() names the current owner.
+///  I2 Everything a proof is checked against is in the versioned record: the verifier and the code hash
+///     it had at registration, the VK artifact, the deferred-pairing verifier used by verifyBatch and its
+///     code hash, the digests, the layout and the challenge window. No function changes any of these for
+///     an existing version (setDatasetRoot fills a zero dataset root once; that root is not used to
+///     check proofs). A new value is a new version, which takes effect only through
+///     proposeUpdate -> challenge window -> finalize.
+///  I3 Code is pinned. Every verification re-checks that the verifier (and for verifyBatch the deferred
+///     verifier) still has the code hash in the record, so code swapped under an address is refused.
+///  I4 The window is the model's own. A version's challengeWindow (bounded below by the immutable
+///     minChallengeWindow and above by MAX_CHALLENGE_WINDOW) is the time the *next* update must wait.
+///     No role can shorten it: only an update, itself waiting out the current window, can change it.
+///  I5 Roles are separate. DEFAULT_ADMIN_ROLE only grants and revokes roles; EMERGENCY_ROLE may pause,
+///     unpause and roll back to an earlier *accepted* version (never activate an unvetted record). No
+///     account holds both roles (refused at deployment and on every grant). Model owners need no role.
+///  I6 A deferred verifier cannot accept what its verifier rejects without being refutable: during an
+///     update's window anyone may call challengeDeferred with any (proof, instances) on which the
+///     proposed verifier and the proposed deferred verifier (paired alone) disagree; that rejects the
+///     update. verifyBatch also refuses a deferred result with a point at infinity.
+///  I7 Audit records are bound to an auditor's VRF key. An account first proves it holds a VRF secret
+///     key (registerAuditor: a VRF proof over auditorKeyAlpha(account), checked by the immutable
+///     vrfVerifier); recordAudit is accepted only from such an account, names the key's hash, and is
+///     accepted once per (key, challenge digest). A consumer checks that the challenge's public key
+///     hashes to the event's auditorKey.
+///  I8 A proof is recorded once. verifyAndRecord refuses a (model, proof, instances) already recorded,
+///     so nobody can replay someone's verification as another ProofVerified event. `submitter` in the
+///     event is msg.sender: who sent the transaction, not who made the proof (a proof carries no
+///     prover identity; a front-runner can still be first to submit a proof it saw in the mempool).
 ///
 /// Instance layout. ezkl's public instances are, in order: the Poseidon hashes of whatever is
 /// "hashed" (inputs, then params, then outputs), then raw public inputs, then raw public outputs.
@@ -38,49 +83,47 @@ interface IHalo2VerifierReusable {
 /// (ezkl's Poseidon hash of the params).
 ///
 /// Updates. The owner proposes a new record together with commit(test input) and commit(predicted
-/// output). For `challengeWindow` seconds anyone may submit a fraud proof: a proof that verifies under
-/// the *proposed* record, whose input slice commits to the test input and whose output slice does not
-/// match the prediction. That rejects the update. After the window anyone may finalize it.
+/// output). For the active version's challengeWindow seconds anyone may submit a fraud proof: a proof
+/// that verifies under the *proposed* record, whose input slice commits to the test input and whose
+/// output slice does not match the prediction (challenge), or any proof on which the proposed verifier
+/// and deferred verifier disagree (challengeDeferred). Either rejects the update. After the window
+/// anyone may finalize it.
 ///
-/// Signed records (EIP-712, domain name "zkml ModelRegistry", version "1", this chain and address).
+/// Signed records (EIP-712, domain name "zkml ModelRegistry", version "2", this chain and address).
 /// The model owner signs what the registry will store, so a relayer (anyone) may submit it and nobody
-/// can register or update a model in the owner's name with other digests, another verifier, another
-/// layout or another metadata URI:
+/// can register or update a model in the owner's name with other digests, another verifier or code,
+/// another layout, window or metadata URI:
 ///   InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,
 ///                  uint32 outputOffset,uint32 outputLen)
-///   ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,
-///               bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,
-///               string metadataURI)
+///   ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,
+///               address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,
+///               bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,
+///               InstanceLayout layout,string metadataURI)
 ///   ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)
 /// (each type string followed by its referenced types, sorted by name, per EIP-712). The domain is
 /// computed here exactly as OpenZeppelin's EIP712 does (cached separator, rebuilt after a chain fork;
 /// ERC-5267 eip712Domain()): OZ 5.x's EIP712 imports Strings -> Bytes, which uses MCOPY and would stop
 /// the registry compiling for pre-Cancun targets (evmVersion paris). Signatures go through OZ's ECDSA
-/// (65 bytes, low s). `registerSigned`
-/// takes a ModelRecord signature for version 1; `proposeUpdateSigned` a ModelUpdate signature by the
-/// current owner for exactly the next version number. Version numbers are never reused (rejected and
-/// cancelled proposals keep theirs), so a signature can be used at most once. The unsigned `register`
-/// and `proposeUpdate` remain for owners who send their own transactions (msg.sender is the signer).
+/// (65 bytes, low s). `registerSigned` takes a ModelRecord signature for version 1 of
+/// modelIdOf(owner, name); `proposeUpdateSigned` a ModelUpdate signature by the current owner for
+/// exactly the next version number. Version numbers are never reused (rejected and cancelled proposals
+/// keep theirs), so a signature can be used at most once.
 ///
 /// Dataset root. Part of the (signed) record. A version registered without one (zero) may get it
 /// later, once, from the model owner (`setDatasetRoot`); changing a set root is an update.
 /// `verifyDatasetRow` recomputes a row's leaf on chain (zkml.commit leaf encoding v1:
 /// keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes features, bytes label))))).
-///
-/// Audits. `recordAudit` puts the outcome of an audit (zkml.audit: a VRF challenge, proofs of the sampled
-/// committed rows, the auditor's check) on chain, pass or fail, as an AuditRecorded event. Anyone may
-/// record: the auditor is msg.sender, and consumers trust the auditors they choose by filtering on it.
-/// The model must be registered and `version` must be one of its versions (any status).
-///
-/// Emergency. EMERGENCY_ROLE may pause/unpause a model and roll it back to the previous accepted
-/// version. Every change emits an event: the event log is the audit trail.
 contract ModelRegistry is AccessControl, IERC5267 {
     bytes32 public constant EMERGENCY_ROLE = keccak256("EMERGENCY_ROLE");
     uint64 public constant MAX_CHALLENGE_WINDOW = 365 days;
+    /// @notice Shortest challenge window a record may carry (I4); fixed at deployment.
+    uint64 public immutable minChallengeWindow;
+    /// @notice The VRF verifier that checks auditors' proofs of key possession (I7); zero: no auditors.
+    address public immutable vrfVerifier;
 
     // EIP-712 domain and type hashes (see the header; zkml/provenance.py builds the same strings)
     string private constant EIP712_NAME = "zkml ModelRegistry";
-    string private constant EIP712_VERSION = "1";
+    string private constant EIP712_VERSION = "2";
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 public constant LAYOUT_TYPEHASH = keccak256(
@@ -88,8 +131,9 @@ contract ModelRegistry is AccessControl, IERC5267 {
         "uint32 outputOffset,uint32 outputLen)"
     );
     bytes32 public constant RECORD_TYPEHASH = keccak256(
-        "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
-        "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+        "ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,"
+        "address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,bytes32 weightsCommitment,"
+        "bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,InstanceLayout layout,string metadataURI)"
         "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
         "uint32 outputOffset,uint32 outputLen)"
     );
@@ -97,9 +141,12 @@ contract ModelRegistry is AccessControl, IERC5267 {
         "ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)"
         "InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,"
         "uint32 outputOffset,uint32 outputLen)"
-        "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
-        "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+        "ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,"
+        "address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,bytes32 weightsCommitment,"
+        "bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,InstanceLayout layout,string metadataURI)"
     );
+    /// @notice Domain tag of the message an auditor's VRF key proves (auditorKeyAlpha).
+    bytes public constant AUDITOR_KEY_TAG = "zkml-auditor-key/v1";
 
     struct InstanceLayout {
         uint32 total; // number of public instances a proof carries
@@ -113,11 +160,15 @@ contract ModelRegistry is AccessControl, IERC5267 {
 
     struct ModelRecord {
         address verifier; // Halo2Verifier, or a Halo2VerifierReusable when vka != 0
+        bytes32 verifierCodeHash; // extcodehash(verifier): checked at registration and on every call (I3)
         address vka; // data contract: 0x00 then the VKA words (reusable verifier only)
+        address deferredVerifier; // deferred-pairing variant of `verifier` for verifyBatch; 0: none
+        bytes32 deferredCodeHash; // extcodehash(deferredVerifier), zero when there is none
         bytes32 onnxSha256;
         bytes32 weightsCommitment; // may be zero when weightsLen == 0
         bytes32 vkDigest; // sha256 of the verification key file
         bytes32 datasetRoot; // Merkle root (keccak256 leaves, sorted pairs); may be zero
+        uint64 challengeWindow; // seconds the next update must wait (I4)
         InstanceLayout layout;
         string metadataURI;
     }
@@ -145,8 +196,6 @@ contract ModelRegistry is AccessControl, IERC5267 {
         Pending pending;
     }
 
-    uint64 public challengeWindow;
-
     bytes32 private immutable _cachedDomainSeparator;
     uint256 private immutable _cachedChainId;
     address private immutable _cachedThis;
@@ -155,9 +204,11 @@ contract ModelRegistry is AccessControl, IERC5267 {
     mapping(bytes32 => ModelRecord[]) private _versions; // _versions[id][v - 1]
     mapping(bytes32 => VersionStatus[]) private _status; // parallel to _versions
     mapping(bytes32 => uint64[]) private _accepted; // stack of accepted versions; top == current
-    /// @notice deferredVerifier[modelId][verifier]: the deferred-pairing variant of that verifier, for
-    /// verifyBatch. Keyed by verifier, so a version update never reuses the previous circuit's variant.
-    mapping(bytes32 => mapping(address => address)) public deferredVerifier;
+    /// @notice keccak256 of the compressed VRF public key an account proved it holds (I7); zero: none.
+    mapping(address => bytes32) public auditorKey;
+    /// @notice Who recorded proofKey(modelId, proof, instances) with verifyAndRecord (I8); zero: nobody.
+    mapping(bytes32 => address) public recordedBy;
+    mapping(bytes32 => bool) private _auditRecorded; // keccak256(abi.encode(auditorKey, challengeDigest))
 
     // Errors (decoded by zkml's Python client into one-line messages)
     error InvalidModelId();
@@ -167,6 +218,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error ModelIsPaused(bytes32 modelId);
     error ModelNotPaused(bytes32 modelId);
     error NoVerifierCode(address verifier);
+    error CodeHashMismatch(address target, bytes32 expected, bytes32 actual);
     error BadVka(address vka);
     error InvalidLayout();
     error MissingWeightsCommitment();
@@ -181,21 +233,30 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error ChallengeUnsupported(bytes32 modelId);
     error TestInputMismatch(bytes32 expected, bytes32 actual);
     error OutputMatchesPrediction(bytes32 modelId);
+    error DeferredAgrees(bytes32 modelId);
     error NothingToRollBack(bytes32 modelId);
     error NoDatasetRoot(bytes32 modelId);
     error UnknownVersion(bytes32 modelId, uint64 version);
-    error WindowTooLong(uint64 window);
+    error WindowOutOfRange(uint64 window, uint64 min, uint64 max);
     error ZeroAddress();
+    error RolesNotSeparate(address account);
     error SignerNotOwner(bytes32 modelId, address signer, address owner);
     error WrongVersion(bytes32 modelId, uint64 signed, uint64 next);
     error ZeroDatasetRoot();
     error DatasetRootAlreadySet(bytes32 modelId, uint64 version, bytes32 root);
     error InvalidAuditCounts(uint32 sampled, uint32 correct);
-    error NoDeferredVerifier(bytes32 modelId, address verifier);
-    error BatchNeedsPerCircuitVerifier(bytes32 modelId);
+    error NoDeferredVerifier(bytes32 modelId, uint64 version);
+    error BatchNeedsPerCircuitVerifier();
+    error ProofAlreadyRecorded(bytes32 proofKey, address by);
+    error NoVrfVerifier();
+    error BadAuditorKeyProof(address account);
+    error NotAnAuditor(address account);
+    error AuditAlreadyRecorded(bytes32 auditorKey, bytes32 challengeDigest);
 
     // Events: the audit trail
-    event ModelRegistered(bytes32 indexed modelId, address indexed owner, uint64 version, ModelRecord record);
+    event ModelRegistered(
+        bytes32 indexed modelId, address indexed owner, bytes32 indexed name, uint64 version, ModelRecord record
+    );
     event UpdateProposed(
         bytes32 indexed modelId,
         uint64 indexed version,
@@ -204,7 +265,6 @@ contract ModelRegistry is AccessControl, IERC5267 {
         bytes32 predictedOutputCommitment,
         uint64 deadline
     );
-    event DeferredVerifierSet(bytes32 indexed modelId, address indexed verifier, address deferred);
     event UpdateFinalized(bytes32 indexed modelId, uint64 indexed version, uint64 previousVersion);
     event UpdateChallenged(
         bytes32 indexed modelId,
@@ -213,24 +273,38 @@ contract ModelRegistry is AccessControl, IERC5267 {
         bytes32 inputCommitment,
         bytes32 outputCommitment
     );
+    /// The proposed deferred verifier disagreed with the proposed verifier on (proof, instances).
+    event DeferredChallenged(
+        bytes32 indexed modelId, uint64 indexed version, address indexed challenger, bool verifierAccepts
+    );
     event UpdateCancelled(bytes32 indexed modelId, uint64 indexed version, address indexed by);
     event ModelPaused(bytes32 indexed modelId, address indexed by);
     event ModelUnpaused(bytes32 indexed modelId, address indexed by);
     event RolledBack(bytes32 indexed modelId, uint64 indexed fromVersion, uint64 toVersion, address indexed by);
     event ModelOwnershipTransferred(bytes32 indexed modelId, address indexed previousOwner, address indexed newOwner);
-    event ChallengeWindowChanged(uint64 previous, uint64 current);
-    event ProofVerified(bytes32 indexed modelId, uint64 indexed version, bytes32 instancesHash, address indexed caller);
+    /// `submitter` sent the transaction; it is not a statement about who made the proof (I8).
+    event ProofVerified(
+        bytes32 indexed modelId,
+        uint64 indexed version,
+        bytes32 instancesHash,
+        address indexed submitter,
+        bytes32 proofKey
+    );
     /// The owner's EIP-712 signature under which `version` was registered or proposed (re-checkable off chain).
     event RecordSigned(
         bytes32 indexed modelId, uint64 indexed version, address indexed signer, bytes32 digest, bytes signature
     );
     event DatasetRootSet(bytes32 indexed modelId, uint64 indexed version, bytes32 root, address indexed by);
+    /// `account` proved it holds the VRF secret key of `publicKey` (compressed secp256k1).
+    event AuditorKeyRegistered(address indexed account, bytes32 indexed keyHash, bytes publicKey);
     /// An auditor's verdict on `version`: `sampled` rows drawn by the VRF output `beta` of the challenge
     /// `challengeDigest`, `correct` of them classified right; `reportDigest` names the auditor's report.
+    /// `auditorKey` is the hash of the sender's registered VRF public key (I7).
     event AuditRecorded(
         bytes32 indexed modelId,
         uint64 indexed version,
         address indexed auditor,
+        bytes32 auditorKey,
         bytes32 challengeDigest,
         bytes32 beta,
         uint32 sampled,
@@ -239,13 +313,16 @@ contract ModelRegistry is AccessControl, IERC5267 {
         bytes32 reportDigest
     );
 
-    constructor(address admin, uint64 window) {
-        if (admin == address(0)) revert ZeroAddress();
-        if (window > MAX_CHALLENGE_WINDOW) revert WindowTooLong(window);
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(EMERGENCY_ROLE, admin);
-        challengeWindow = window;
-        emit ChallengeWindowChanged(0, window);
+    /// @param admin DEFAULT_ADMIN_ROLE (grants roles only); zero: nobody, roles fixed forever.
+    /// @param emergency EMERGENCY_ROLE (pause, unpause, rollback); zero: nobody until the admin grants it.
+    /// @param minWindow the shortest challenge window any record may carry.
+    /// @param vrf a VRFVerifier for auditor registration; zero: auditors cannot register.
+    constructor(address admin, address emergency, uint64 minWindow, address vrf) {
+        if (minWindow > MAX_CHALLENGE_WINDOW) revert WindowOutOfRange(minWindow, 0, MAX_CHALLENGE_WINDOW);
+        if (admin != address(0)) _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        if (emergency != address(0)) _grantRole(EMERGENCY_ROLE, emergency);
+        minChallengeWindow = minWindow;
+        vrfVerifier = vrf;
         _cachedChainId = block.chainid;
         _cachedThis = address(this);
         _cachedDomainSeparator = _buildDomainSeparator();
@@ -263,29 +340,44 @@ contract ModelRegistry is AccessControl, IERC5267 {
         _;
     }
 
+    /// @dev I5: no account ever holds both the admin and the emergency role.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if (
+            (role == EMERGENCY_ROLE && hasRole(DEFAULT_ADMIN_ROLE, account))
+                || (role == DEFAULT_ADMIN_ROLE && hasRole(EMERGENCY_ROLE, account))
+        ) revert RolesNotSeparate(account);
+        return super._grantRole(role, account);
+    }
+
     // Registration and updates
 
-    /// @notice Register a new model; the caller becomes its owner and version 1 is active at once.
-    function register(bytes32 modelId, ModelRecord calldata record) external returns (uint64) {
-        _register(modelId, record, msg.sender);
-        return 1;
+    /// @notice The id of `name` in `owner`'s namespace (I1).
+    function modelIdOf(address owner, bytes32 name) public pure returns (bytes32) {
+        return keccak256(abi.encode(owner, name));
     }
 
-    /// @notice Register a new model under `owner`'s EIP-712 signature of the record (version 1).
-    /// Anyone may submit it; `owner` becomes the model's owner.
-    function registerSigned(bytes32 modelId, ModelRecord calldata record, address owner, bytes calldata signature)
+    /// @notice Register `name` in the caller's namespace; the caller owns it and version 1 is active at once.
+    function register(bytes32 name, ModelRecord calldata record) external returns (bytes32 modelId) {
+        modelId = modelIdOf(msg.sender, name);
+        _register(modelId, name, record, msg.sender);
+    }
+
+    /// @notice Register `name` in `owner`'s namespace under `owner`'s EIP-712 signature of the record
+    /// (as version 1 of modelIdOf(owner, name)). Anyone may submit it; `owner` becomes the model's owner.
+    function registerSigned(bytes32 name, ModelRecord calldata record, address owner, bytes calldata signature)
         external
-        returns (uint64)
+        returns (bytes32 modelId)
     {
         if (owner == address(0)) revert ZeroAddress();
+        modelId = modelIdOf(owner, name);
         bytes32 digest = _hashTypedDataV4(_recordHash(modelId, 1, record));
         _checkSigner(modelId, digest, signature, owner);
-        _register(modelId, record, owner);
+        _register(modelId, name, record, owner);
         emit RecordSigned(modelId, 1, owner, digest, signature);
-        return 1;
     }
 
-    /// @notice Propose a new version; it takes effect only via finalize() after the challenge window.
+    /// @notice Propose a new version; it takes effect only via finalize() after the active version's
+    /// challenge window (I2, I4).
     /// @param testInputCommitment commit(input slice) of a test input the proposer chose.
     /// @param predictedOutputCommitment commit(output slice) the proposed model produces on it.
     function proposeUpdate(
@@ -353,23 +445,33 @@ contract ModelRegistry is AccessControl, IERC5267 {
 
     /// @notice Fraud proof against the pending update: a proof valid under the proposed record, on the
     /// committed test input, whose outputs differ from the committed prediction. Rejects the update.
-    function challenge(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) external known(modelId) {
-        Model storage m = _models[modelId];
-        Pending memory p = m.pending;
-        if (p.version == 0) revert NoPendingUpdate(modelId);
-        if (block.timestamp >= p.deadline) revert ChallengeWindowClosed(modelId, p.deadline);
-        ModelRecord storage record = _versions[modelId][p.version - 1];
+    function challenge(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) external {
+        (ModelRecord storage record, uint64 version) = _openPending(modelId);
         InstanceLayout memory l = record.layout;
         if (l.inputLen == 0 || l.outputLen == 0) revert ChallengeUnsupported(modelId);
         _checkInstances(record, instances);
+        Pending memory p = _models[modelId].pending;
         bytes32 inputCommitment = _commit(instances, l.inputOffset, l.inputLen);
         if (inputCommitment != p.testInputCommitment) revert TestInputMismatch(p.testInputCommitment, inputCommitment);
         bytes32 outputCommitment = _commit(instances, l.outputOffset, l.outputLen);
         if (outputCommitment == p.predictedOutputCommitment) revert OutputMatchesPrediction(modelId);
-        if (!_callVerifier(record, proof, instances)) revert InvalidProof(modelId, p.version);
-        delete m.pending;
-        _status[modelId][p.version - 1] = VersionStatus.Rejected;
-        emit UpdateChallenged(modelId, p.version, msg.sender, inputCommitment, outputCommitment);
+        if (!_callVerifier(record, proof, instances)) revert InvalidProof(modelId, version);
+        _reject(modelId, version);
+        emit UpdateChallenged(modelId, version, msg.sender, inputCommitment, outputCommitment);
+    }
+
+    /// @notice Fraud proof against the pending update's deferred verifier (I6): any proof and instances
+    /// (of the proposed layout) on which the proposed verifier and the proposed deferred verifier, its
+    /// pairing done alone, disagree. Rejects the update. Anyone may call during the window.
+    function challengeDeferred(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) external {
+        (ModelRecord storage record, uint64 version) = _openPending(modelId);
+        if (record.deferredVerifier == address(0)) revert NoDeferredVerifier(modelId, version);
+        _checkInstances(record, instances);
+        bool full = _callVerifier(record, proof, instances);
+        bool deferred = Halo2Batch.accepts(record.deferredVerifier, proof, instances);
+        if (full == deferred) revert DeferredAgrees(modelId);
+        _reject(modelId, version);
+        emit DeferredChallenged(modelId, version, msg.sender, full);
     }
 
     /// @notice Withdraw the pending update (model owner or EMERGENCY_ROLE).
@@ -389,10 +491,36 @@ contract ModelRegistry is AccessControl, IERC5267 {
         _models[modelId].owner = newOwner;
     }
 
-    // Audits
+    // Audits (I7)
 
-    /// @notice Record an audit outcome (pass or fail) for `version` of `modelId`; msg.sender is the auditor.
-    /// Open to anyone: the event names the auditor, and consumers filter on the auditors they trust.
+    /// @notice The VRF input an auditor proves to bind its VRF key to `account` on this registry and chain:
+    /// abi.encodePacked(AUDITOR_KEY_TAG, block.chainid, address(this), account).
+    function auditorKeyAlpha(address account) public view returns (bytes memory) {
+        return abi.encodePacked(AUDITOR_KEY_TAG, block.chainid, address(this), account);
+    }
+
+    /// @notice Bind the caller to the VRF key `publicKey` (33-byte compressed secp256k1) with a VRF proof
+    /// `pi` of auditorKeyAlpha(msg.sender) (helper points as VRFVerifier.verify takes them). Only the
+    /// key's holder can make the proof, and the proof names the caller, so nobody can claim another
+    /// auditor's key. A later proof replaces the caller's key.
+    function registerAuditor(
+        bytes calldata publicKey,
+        bytes calldata pi,
+        uint256[2] calldata uPoint,
+        uint256[2] calldata sH,
+        uint256[2] calldata cGamma
+    ) external returns (bytes32 keyHash) {
+        if (vrfVerifier == address(0)) revert NoVrfVerifier();
+        (bool valid,) = IVRFVerifier(vrfVerifier).verify(publicKey, auditorKeyAlpha(msg.sender), pi, uPoint, sH, cGamma);
+        if (!valid) revert BadAuditorKeyProof(msg.sender);
+        keyHash = keccak256(publicKey);
+        auditorKey[msg.sender] = keyHash;
+        emit AuditorKeyRegistered(msg.sender, keyHash, publicKey);
+    }
+
+    /// @notice Record an audit outcome (pass or fail) for `version` of `modelId`. Only from an account
+    /// with a registered VRF key; once per (that key, `challengeDigest`). The event names the sender and
+    /// the key hash: consumers check it is the challenge's key and trust the auditors they choose.
     function recordAudit(
         bytes32 modelId,
         uint64 version,
@@ -405,10 +533,22 @@ contract ModelRegistry is AccessControl, IERC5267 {
     ) external known(modelId) {
         if (version == 0 || version > _versions[modelId].length) revert UnknownVersion(modelId, version);
         if (correct > sampled) revert InvalidAuditCounts(sampled, correct);
-        emit AuditRecorded(modelId, version, msg.sender, challengeDigest, beta, sampled, correct, passed, reportDigest);
+        emit AuditRecorded(
+            modelId, version, msg.sender, _claimAudit(challengeDigest), challengeDigest, beta, sampled, correct,
+            passed, reportDigest
+        );
     }
 
-    // Emergency controls
+    /// @dev The sender's auditor key, after marking (key, challengeDigest) recorded (once only).
+    function _claimAudit(bytes32 challengeDigest) internal returns (bytes32 key) {
+        key = auditorKey[msg.sender];
+        if (key == bytes32(0)) revert NotAnAuditor(msg.sender);
+        bytes32 slot = keccak256(abi.encode(key, challengeDigest));
+        if (_auditRecorded[slot]) revert AuditAlreadyRecorded(key, challengeDigest);
+        _auditRecorded[slot] = true;
+    }
+
+    // Emergency controls (I5)
 
     function pause(bytes32 modelId) external onlyRole(EMERGENCY_ROLE) known(modelId) {
         if (_models[modelId].paused) revert ModelIsPaused(modelId);
@@ -434,17 +574,11 @@ contract ModelRegistry is AccessControl, IERC5267 {
         emit RolledBack(modelId, from, to, msg.sender);
     }
 
-    function setChallengeWindow(uint64 window) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (window > MAX_CHALLENGE_WINDOW) revert WindowTooLong(window);
-        emit ChallengeWindowChanged(challengeWindow, window);
-        challengeWindow = window;
-    }
-
     // Verification
 
     /// @notice Check a proof against the model's active version (eth_call). Reverts when the model is
-    /// unknown or paused, or the instances do not fit its layout or weights commitment; returns false
-    /// when the verifier rejects the proof.
+    /// unknown or paused, the verifier's code changed, or the instances do not fit its layout or weights
+    /// commitment; returns false when the verifier rejects the proof.
     function verify(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
         external
         view
@@ -455,40 +589,45 @@ contract ModelRegistry is AccessControl, IERC5267 {
         return _callVerifier(record, proof, instances);
     }
 
-    /// @notice Like verify(), but a transaction that reverts on a bad proof and emits ProofVerified.
+    /// @notice The dedupe key of a recorded proof (I8).
+    function proofKey(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(modelId, keccak256(proof), keccak256(abi.encodePacked(instances))));
+    }
+
+    /// @notice Like verify(), but a transaction that reverts on a bad proof or a proof already recorded,
+    /// and emits ProofVerified naming the sender as submitter (I8).
     function verifyAndRecord(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
         external
         returns (bytes32 instancesHash)
     {
         (ModelRecord storage record, uint64 version) = _active(modelId);
         _checkInstances(record, instances);
+        bytes32 key = proofKey(modelId, proof, instances);
+        address earlier = recordedBy[key];
+        if (earlier != address(0)) revert ProofAlreadyRecorded(key, earlier);
         if (!_callVerifier(record, proof, instances)) revert InvalidProof(modelId, version);
+        recordedBy[key] = msg.sender;
         instancesHash = keccak256(abi.encodePacked(instances));
-        emit ProofVerified(modelId, version, instancesHash, msg.sender);
-    }
-
-    /// @notice Owner: the deferred-pairing variant (zkml.evm.optimize.defer_pairing) of the active
-    /// version's verifier, which verifyBatch uses. It carries the same trust as the verifier the owner
-    /// registered: anyone can rebuild both from the registered VK and compare code.
-    function setDeferredVerifier(bytes32 modelId, address deferred) external onlyModelOwner(modelId) {
-        (ModelRecord storage record,) = _active(modelId);
-        if (record.vka != address(0)) revert BatchNeedsPerCircuitVerifier(modelId);
-        if (deferred.code.length == 0) revert NoVerifierCode(deferred);
-        deferredVerifier[modelId][record.verifier] = deferred;
-        emit DeferredVerifierSet(modelId, record.verifier, deferred);
+        emit ProofVerified(modelId, version, instancesHash, msg.sender, key);
     }
 
     /// @notice Check several proofs of the model's active version at once, with one pairing
-    /// (Halo2Batch): the same checks as verify() for each proof, reverting on the first failure
-    /// (Halo2Batch.BatchProofInvalid names the index), true when all are valid.
+    /// (Halo2Batch) through the deferred verifier named in the active record (I2): the same checks as
+    /// verify() for each proof, reverting on the first failure (Halo2Batch.BatchProofInvalid names the
+    /// index), true when all are valid.
     function verifyBatch(bytes32 modelId, bytes[] calldata proofs, uint256[][] calldata instances)
         external
         view
         returns (bool)
     {
-        (ModelRecord storage record,) = _active(modelId);
-        address deferred = deferredVerifier[modelId][record.verifier];
-        if (deferred == address(0)) revert NoDeferredVerifier(modelId, record.verifier);
+        (ModelRecord storage record, uint64 version) = _active(modelId);
+        address deferred = record.deferredVerifier;
+        if (deferred == address(0)) revert NoDeferredVerifier(modelId, version);
+        _checkCode(deferred, record.deferredCodeHash);
         for (uint256 i = 0; i < instances.length; ++i) {
             _checkInstances(record, instances[i]);
         }
@@ -532,7 +671,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
 
     // EIP-712 digests (what the owner signs)
 
-    /// @notice The EIP-712 domain separator (name "zkml ModelRegistry", version "1", this chain and address).
+    /// @notice The EIP-712 domain separator (name "zkml ModelRegistry", version "2", this chain and address).
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() external view returns (bytes32) {
         return _domainSeparatorV4();
@@ -609,8 +748,8 @@ contract ModelRegistry is AccessControl, IERC5267 {
 
     // Internals
 
-    function _register(bytes32 modelId, ModelRecord calldata record, address owner) internal {
-        if (modelId == bytes32(0)) revert InvalidModelId();
+    function _register(bytes32 modelId, bytes32 name, ModelRecord calldata record, address owner) internal {
+        if (name == bytes32(0)) revert InvalidModelId();
         if (_versions[modelId].length != 0) revert ModelAlreadyRegistered(modelId);
         _validate(record);
         _versions[modelId].push(record);
@@ -619,7 +758,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
         Model storage m = _models[modelId];
         m.owner = owner;
         m.current = 1;
-        emit ModelRegistered(modelId, owner, 1, record);
+        emit ModelRegistered(modelId, owner, name, 1, record);
     }
 
     function _propose(
@@ -635,12 +774,29 @@ contract ModelRegistry is AccessControl, IERC5267 {
             record.layout.inputLen != 0 && record.layout.outputLen != 0
                 && (testInputCommitment == bytes32(0) || predictedOutputCommitment == bytes32(0))
         ) revert MissingTestCommitment();
+        // I4: the window the *active* version fixed, never a registry-wide setting
+        uint64 window = _versions[modelId][m.current - 1].challengeWindow;
         _versions[modelId].push(record);
         _status[modelId].push(VersionStatus.Pending);
         version = uint64(_versions[modelId].length);
-        uint64 deadline = uint64(block.timestamp) + challengeWindow;
+        uint64 deadline = uint64(block.timestamp) + window;
         m.pending = Pending(version, deadline, testInputCommitment, predictedOutputCommitment);
         emit UpdateProposed(modelId, version, record, testInputCommitment, predictedOutputCommitment, deadline);
+    }
+
+    /// @dev The pending record while its window is open.
+    function _openPending(bytes32 modelId) internal view returns (ModelRecord storage record, uint64 version) {
+        Model storage m = _models[modelId];
+        if (m.current == 0) revert UnknownModel(modelId);
+        Pending memory p = m.pending;
+        if (p.version == 0) revert NoPendingUpdate(modelId);
+        if (block.timestamp >= p.deadline) revert ChallengeWindowClosed(modelId, p.deadline);
+        return (_versions[modelId][p.version - 1], p.version);
+    }
+
+    function _reject(bytes32 modelId, uint64 version) internal {
+        delete _models[modelId].pending;
+        _status[modelId][version - 1] = VersionStatus.Rejected;
     }
 
     function _buildDomainSeparator() private view returns (bytes32) {
@@ -676,16 +832,16 @@ contract ModelRegistry is AccessControl, IERC5267 {
                 l.outputLen
             )
         );
-        bytes memory head = abi.encode(RECORD_TYPEHASH, modelId, version, record.verifier, record.vka);
-        bytes memory tail = abi.encode(
-            record.onnxSha256,
-            record.weightsCommitment,
-            record.vkDigest,
-            record.datasetRoot,
-            layoutHash,
-            keccak256(bytes(record.metadataURI))
+        bytes memory head = abi.encode(
+            RECORD_TYPEHASH, modelId, version, record.verifier, record.verifierCodeHash, record.vka
         );
-        return keccak256(bytes.concat(head, tail));
+        bytes memory mid = abi.encode(
+            record.deferredVerifier, record.deferredCodeHash, record.onnxSha256, record.weightsCommitment
+        );
+        bytes memory tail = abi.encode(
+            record.vkDigest, record.datasetRoot, record.challengeWindow, layoutHash, keccak256(bytes(record.metadataURI))
+        );
+        return keccak256(bytes.concat(head, mid, tail));
     }
 
     /// @dev Reverts unless `signature` is `expected`'s (ECDSA, low s, 65 bytes) over `digest`.
@@ -705,11 +861,28 @@ contract ModelRegistry is AccessControl, IERC5267 {
         record = _versions[modelId][version - 1];
     }
 
+    /// @dev I3: `target` still has the code hash the record pinned.
+    function _checkCode(address target, bytes32 expected) internal view {
+        bytes32 actual = target.codehash;
+        if (target.code.length == 0) revert NoVerifierCode(target);
+        if (actual != expected) revert CodeHashMismatch(target, expected, actual);
+    }
+
     function _validate(ModelRecord calldata record) internal view {
-        if (record.verifier.code.length == 0) revert NoVerifierCode(record.verifier);
+        _checkCode(record.verifier, record.verifierCodeHash);
         if (record.vka != address(0)) {
             uint256 size = record.vka.code.length;
             if (size < 33 || (size - 1) % 32 != 0) revert BadVka(record.vka);
+        }
+        if (record.deferredVerifier != address(0)) {
+            if (record.vka != address(0)) revert BatchNeedsPerCircuitVerifier();
+            _checkCode(record.deferredVerifier, record.deferredCodeHash);
+        } else if (record.deferredCodeHash != bytes32(0)) {
+            revert CodeHashMismatch(address(0), bytes32(0), record.deferredCodeHash);
+        }
+        uint64 w = record.challengeWindow;
+        if (w < minChallengeWindow || w > MAX_CHALLENGE_WINDOW) {
+            revert WindowOutOfRange(w, minChallengeWindow, MAX_CHALLENGE_WINDOW);
         }
         InstanceLayout calldata l = record.layout;
         if (
@@ -745,11 +918,13 @@ contract ModelRegistry is AccessControl, IERC5267 {
         view
         returns (bool)
     {
+        address verifier = record.verifier;
+        _checkCode(verifier, record.verifierCodeHash);
         address vka = record.vka;
         bytes memory callData = vka == address(0)
             ? abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances))
             : abi.encodeCall(IHalo2VerifierReusable.verifyProof, (proof, instances, _loadVka(vka)));
-        (bool ok, bytes memory ret) = record.verifier.staticcall(callData);
+        (bool ok, bytes memory ret) = verifier.staticcall(callData);
         return ok && ret.length >= 32 && abi.decode(ret, (uint256)) == 1;
     }
 

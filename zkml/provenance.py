@@ -21,7 +21,7 @@ Domain (OpenZeppelin ``EIP712(name, version)``; no salt)::
 
     EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
     name              = "zkml ModelRegistry"
-    version           = "1"
+    version           = "2"
     chainId           = the chain's id
     verifyingContract = the registry's address
 
@@ -30,15 +30,16 @@ per EIP-712 ``encodeType``, a type string is followed by the types it references
 sorted by name)::
 
     InstanceLayout(uint32 total,uint32 inputOffset,uint32 inputLen,uint32 weightsOffset,uint32 weightsLen,uint32 outputOffset,uint32 outputLen)
-    ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)InstanceLayout(...)
+    ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,InstanceLayout layout,string metadataURI)InstanceLayout(...)
     ModelUpdate(ModelRecord record,bytes32 testInputCommitment,bytes32 predictedOutputCommitment)InstanceLayout(...)ModelRecord(...)
 
 Hashes, with ``keccak256`` and Solidity's ``abi.encode``::
 
     layoutHash      = keccak256(abi.encode(LAYOUT_TYPEHASH, total, inputOffset, inputLen, weightsOffset,
                                            weightsLen, outputOffset, outputLen))
-    recordHash      = keccak256(abi.encode(RECORD_TYPEHASH, modelId, version, verifier, vka, onnxSha256,
-                                           weightsCommitment, vkDigest, datasetRoot, layoutHash,
+    recordHash      = keccak256(abi.encode(RECORD_TYPEHASH, modelId, version, verifier, verifierCodeHash, vka,
+                                           deferredVerifier, deferredCodeHash, onnxSha256, weightsCommitment,
+                                           vkDigest, datasetRoot, challengeWindow, layoutHash,
                                            keccak256(bytes(metadataURI))))
     updateHash      = keccak256(abi.encode(UPDATE_TYPEHASH, recordHash, testInputCommitment,
                                            predictedOutputCommitment))
@@ -52,12 +53,15 @@ In Solidity that is ``_hashTypedDataV4(structHash)``, and the signer is
 with ``v`` in {27, 28}; like OpenZeppelin's ``ECDSA``, verification refuses
 ``s`` in the upper half of the curve order (malleable signatures).
 
-Field meanings: ``modelId`` is chosen by the owner (e.g. keccak256 of a model
-name); ``version`` is the version number the record will get: 1 for a
+Field meanings: ``modelId`` is the owner's namespaced id,
+``keccak256(abi.encode(owner, keccak256(name)))`` (``ModelRegistry.modelIdOf``); ``version`` is the version number the record will get: 1 for a
 registration, the registry's latest version + 1 for an update (the registry
 never reuses a number, so a signature is usable once); ``verifier`` is the
 verifier contract and ``vka`` the VK-artifact contract of a reusable verifier
-(the zero address otherwise); ``onnxSha256`` is :func:`zkml.commit.onnx_digest`;
+(the zero address otherwise); ``verifierCodeHash`` / ``deferredCodeHash`` are the
+``extcodehash`` of the verifier and of its deferred-pairing variant ``deferredVerifier`` (used by
+``verifyBatch``; zero address and hash when none), so the signature pins code, not just addresses;
+``challengeWindow`` is how long the model's next update must wait; ``onnxSha256`` is :func:`zkml.commit.onnx_digest`;
 ``weightsCommitment`` is the circuit's weights commitment (ezkl's Poseidon hash
 of the parameters with ``hashed`` visibility, or :func:`zkml.commit.weights_digest`);
 ``vkDigest`` is the sha256 of the verifying key; ``datasetRoot`` is the
@@ -96,7 +100,7 @@ from zkml.keys import KEY_PASSWORD_ENV, PRIVATE_KEY_ENV, SECP256K1_N, SigningKey
 DOMAIN_NAME: Final[str] = "zkml ModelRegistry"
 """EIP-712 domain name of the registry."""
 
-DOMAIN_VERSION: Final[str] = "1"
+DOMAIN_VERSION: Final[str] = "2"
 """EIP-712 domain version of the registry."""
 
 EIP712_DOMAIN_TYPE: Final[str] = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -109,8 +113,9 @@ INSTANCE_LAYOUT_TYPE: Final[str] = (
 """The EIP-712 type string of the instance layout (``LAYOUT_TYPEHASH`` preimage)."""
 
 MODEL_RECORD_TYPE: Final[str] = (
-    "ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
-    "bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+    "ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,"
+    "address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,bytes32 weightsCommitment,"
+    "bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,InstanceLayout layout,string metadataURI)"
     + INSTANCE_LAYOUT_TYPE
 )
 """The EIP-712 encoded type of a model record (``RECORD_TYPEHASH`` preimage)."""
@@ -151,11 +156,15 @@ _TYPES: Final[dict[str, list[dict[str, str]]]] = {
         {"name": "modelId", "type": "bytes32"},
         {"name": "version", "type": "uint64"},
         {"name": "verifier", "type": "address"},
+        {"name": "verifierCodeHash", "type": "bytes32"},
         {"name": "vka", "type": "address"},
+        {"name": "deferredVerifier", "type": "address"},
+        {"name": "deferredCodeHash", "type": "bytes32"},
         {"name": "onnxSha256", "type": "bytes32"},
         {"name": "weightsCommitment", "type": "bytes32"},
         {"name": "vkDigest", "type": "bytes32"},
         {"name": "datasetRoot", "type": "bytes32"},
+        {"name": "challengeWindow", "type": "uint64"},
         {"name": "layout", "type": "InstanceLayout"},
         {"name": "metadataURI", "type": "string"},
     ],
@@ -181,6 +190,8 @@ _BYTES32_FIELDS: Final[tuple[str, ...]] = (
     "weights_commitment",
     "vk_digest",
     "dataset_root",
+    "verifier_code_hash",
+    "deferred_code_hash",
 )
 
 
@@ -189,7 +200,7 @@ class ModelRecord:
     """A model version as its owner signs it (EIP-712 ``ModelRecord``): what the registry will store."""
 
     model_id: bytes
-    """``modelId``: 32-byte id chosen by the owner (e.g. keccak256 of the model name)."""
+    """``modelId``: the 32-byte namespaced id, keccak256(abi.encode(owner, keccak256(name)))."""
 
     version: int
     """``version``: uint64 version number the record gets (1 to register; latest + 1 for an update)."""
@@ -218,6 +229,18 @@ class ModelRecord:
     layout: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
     """``layout``: the 7 ``InstanceLayout`` uint32 fields, in :data:`LAYOUT_FIELDS` order."""
 
+    verifier_code_hash: bytes = bytes(32)
+    """``verifierCodeHash``: ``extcodehash(verifier)``; the registry refuses other code (32 bytes)."""
+
+    deferred_verifier: str = ZERO_ADDRESS
+    """``deferredVerifier``: the deferred-pairing verifier ``verifyBatch`` uses, or the zero address."""
+
+    deferred_code_hash: bytes = bytes(32)
+    """``deferredCodeHash``: ``extcodehash(deferredVerifier)``, zero when there is none (32 bytes)."""
+
+    challenge_window: int = 0
+    """``challengeWindow``: uint64 seconds the model's next update must wait while this version is active."""
+
     def __post_init__(self) -> None:
         """Raise :class:`InputError` for a field of the wrong type or size; checksum the addresses."""
         for name in _BYTES32_FIELDS:
@@ -230,6 +253,11 @@ class ModelRecord:
             raise InputError("ModelRecord.metadata_uri must be a string")
         object.__setattr__(self, "verifier", checksum_address(self.verifier, "ModelRecord.verifier"))
         object.__setattr__(self, "vka", checksum_address(self.vka, "ModelRecord.vka"))
+        object.__setattr__(self, "deferred_verifier",
+                           checksum_address(self.deferred_verifier, "ModelRecord.deferred_verifier"))
+        w = self.challenge_window
+        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w < 2**64:
+            raise InputError(f"ModelRecord.challenge_window must be an integer in [0, 2**64), got {w!r}")
         layout = self.layout
         if (
             not isinstance(layout, (tuple, list))
@@ -261,6 +289,10 @@ class ModelRecord:
                 dataset_root=to_bytes32(data["datasetRoot"], "datasetRoot"),
                 layout=tuple(layout[name] for name in LAYOUT_FIELDS),
                 metadata_uri=data.get("metadataURI", ""),
+                verifier_code_hash=to_bytes32(data.get("verifierCodeHash", "0x" + "00" * 32), "verifierCodeHash"),
+                deferred_verifier=data.get("deferredVerifier", ZERO_ADDRESS),
+                deferred_code_hash=to_bytes32(data.get("deferredCodeHash", "0x" + "00" * 32), "deferredCodeHash"),
+                challenge_window=data.get("challengeWindow", 0),
             )
         except KeyError as e:
             raise InputError(f"model record is missing {e.args[0]!r}") from None
@@ -271,11 +303,15 @@ class ModelRecord:
             "modelId": hex32(self.model_id),
             "version": self.version,
             "verifier": self.verifier,
+            "verifierCodeHash": hex32(self.verifier_code_hash),
             "vka": self.vka,
+            "deferredVerifier": self.deferred_verifier,
+            "deferredCodeHash": hex32(self.deferred_code_hash),
             "onnxSha256": hex32(self.onnx_sha256),
             "weightsCommitment": hex32(self.weights_commitment),
             "vkDigest": hex32(self.vk_digest),
             "datasetRoot": hex32(self.dataset_root),
+            "challengeWindow": self.challenge_window,
             "layout": dict(zip(LAYOUT_FIELDS, self.layout, strict=True)),
             "metadataURI": self.metadata_uri,
         }
@@ -286,11 +322,15 @@ class ModelRecord:
             "modelId": self.model_id,
             "version": self.version,
             "verifier": self.verifier,
+            "verifierCodeHash": self.verifier_code_hash,
             "vka": self.vka,
+            "deferredVerifier": self.deferred_verifier,
+            "deferredCodeHash": self.deferred_code_hash,
             "onnxSha256": self.onnx_sha256,
             "weightsCommitment": self.weights_commitment,
             "vkDigest": self.vk_digest,
             "datasetRoot": self.dataset_root,
+            "challengeWindow": self.challenge_window,
             "layout": dict(zip(LAYOUT_FIELDS, self.layout, strict=True)),
             "metadataURI": self.metadata_uri,
         }

@@ -34,7 +34,7 @@ from typing import Any
 
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
-from zkml.errors import ChainError, ConfigError, InputError
+from zkml.errors import ChainError, ConfigError, InputError, VerificationError
 from zkml.evm.anvil import chain_up
 from zkml.evm.chain import Chain, connect, load_private_key
 from zkml.evm.registry import (
@@ -43,7 +43,6 @@ from zkml.evm.registry import (
     Registry,
     compile_registry,
     proposal_commitments,
-    to_model_id,
 )
 from zkml.evm.solc import DEFAULT_EVM_VERSION
 from zkml.evm.verifier import VerifierDeployment, compile_verifier, deploy_verifier, generate_verifier
@@ -97,8 +96,13 @@ def _alive(chain: Chain, address: str | None) -> bool:
 
 
 def ensure_registry(store: Store, chain: Chain, *, challenge_window: int | None = None,
-                    evm_version: str = DEFAULT_EVM_VERSION, progress: Callable[[str], None] = lambda _: None) -> Registry:
-    """The registry this store uses on ``chain``, deployed if missing (or gone)."""
+                    emergency: str | None = None, evm_version: str = DEFAULT_EVM_VERSION,
+                    progress: Callable[[str], None] = lambda _: None) -> Registry:
+    """The registry this store uses on ``chain``, deployed if missing (or gone).
+
+    A new registry's admin is the sender (it may only grant roles); the
+    emergency role goes to ``emergency`` (default: nobody), never to the admin.
+    """
     rec = load_records(store, chain)
     reg = rec.get("registry") or {}
     if _alive(chain, reg.get("address")):
@@ -107,7 +111,7 @@ def ensure_registry(store: Store, chain: Chain, *, challenge_window: int | None 
     kwargs: dict[str, Any] = {"evm_version": evm_version, "cache_dir": store.root / "solc-cache"}
     if challenge_window is not None:
         kwargs["challenge_window"] = challenge_window
-    registry = Registry.deploy(chain, **kwargs)
+    registry = Registry.deploy(chain, emergency=emergency, **kwargs)
     dep = registry.deployment
     rec["registry"] = {"address": registry.address, "tx": dep.tx_hash if dep else None,
                        "gas": dep.gas_used if dep else None, "deployed": time.time()}
@@ -196,30 +200,45 @@ def deploy_circuit(
     metadata_uri: str = "",
     sign_key: SigningKey | None = None,
     batch: bool = False,
+    challenge_window: int | None = None,
+    emergency: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> DeployResult:
     """Generate, compile, deploy and register ``circuit``'s verifier.
 
-    With ``sign_key`` the model is registered under that key's EIP-712
-    signature of the record, and the key's address becomes the owner. With
-    ``batch`` the verifier's deferred-pairing variant is deployed too and set
-    for the model, so ``verifyBatch`` checks many proofs with one pairing.
+    The model is registered as ``model_id`` (a name) in the owner's namespace:
+    the owner is ``sign_key``'s address when given (the record carries its
+    EIP-712 signature), else the sender. With ``batch`` the verifier's
+    deferred-pairing variant is deployed too and named in the record, so
+    ``verifyBatch`` checks many proofs with one pairing; a model already
+    registered without one gets it only by an update (``zkml registry
+    propose … --batch-verify``). ``challenge_window`` (default: the
+    registry's minimum) is how long the model's next update must wait.
 
     Raises:
         VerifierTooLarge: over EIP-170 without ``reusable``.
+        ConfigError: the model is registered with another circuit, or without the requested batch verifier.
         ChainError / RegistryError: a transaction failed.
     """
     mid = model_id or default_model_id(circuit)
     deployment, vinfo = ensure_verifier(circuit, store, chain, reusable=reusable, evm_version=evm_version,
                                         progress=progress)
-    registry = ensure_registry(store, chain, evm_version=evm_version, progress=progress)
+    registry = ensure_registry(store, chain, emergency=emergency, evm_version=evm_version, progress=progress)
     rec = load_records(store, chain)
-    record = circuit_record(circuit, deployment, dataset_root=dataset_root, metadata_uri=metadata_uri)
-    mid_hex = "0x" + to_model_id(mid).hex()
+    owner = sign_key.address if sign_key is not None else chain.sender
+    if owner is None:
+        raise ConfigError("registering a model needs a signing key")
+    mid_hex = "0x" + registry.model_id(mid, owner).hex()
     current = rec["models"].get(mid)
+    binfo = None
     if current and current.get("circuit_id") == circuit.circuit_id and current.get("verifier") == deployment.address:
         progress(f"model '{mid}' is already registered with this circuit")
         registration = current
+        if batch and not current.get("deferred"):
+            raise ConfigError(
+                f"model '{mid}' is registered without a batch verifier; it becomes part of the record only through "
+                f"an update: `zkml registry propose {mid} {circuit.circuit_id} --test-input FILE --batch-verify`"
+            )
     elif current:
         raise ConfigError(
             f"model '{mid}' is already registered with circuit {current.get('circuit_id')}; updates go through "
@@ -227,33 +246,38 @@ def deploy_circuit(
             "or deploy under another --model-id"
         )
     else:
+        if batch:
+            binfo = ensure_deferred(circuit, store, chain, evm_version=evm_version, progress=progress)
+        record = circuit_record(circuit, deployment, dataset_root=dataset_root, metadata_uri=metadata_uri,
+                                deferred=binfo["address"] if binfo else None, challenge_window=challenge_window)
         if sign_key is not None:
             progress(f"registering model '{mid}' with a record signed by {sign_key.address}")
             receipt = registry.register_signed(mid, record, sign_key)
-            owner = sign_key.address
         else:
             progress(f"registering model '{mid}' in the registry")
             receipt = registry.register(mid, record)
-            owner = chain.sender
         registration = {"model_id_hex": mid_hex, "circuit_id": circuit.circuit_id, "verifier": deployment.address,
                         "owner": owner, "signed": sign_key is not None, "tx": receipt.tx_hash,
                         "gas": receipt.gas_used, "block": receipt.block,
+                        "deferred": binfo["address"] if binfo else None,
                         "versions": {"1": {"circuit_id": circuit.circuit_id, "verifier": deployment.address}}}
         rec["models"][mid] = registration
         save_records(store, chain, rec)
-    binfo = (enable_batch(circuit, store, chain, registry, mid, deployment.address, evm_version=evm_version,
-                          progress=progress) if batch else None)
+    if batch and binfo is None:
+        binfo = {"address": registration.get("deferred")}
     return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address,
                         registration, binfo)
 
 
-def enable_batch(circuit: Circuit, store: Store, chain: Chain, registry: Registry, model_id: str, verifier: str, *,
-                 evm_version: str = DEFAULT_EVM_VERSION, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Deploy (once) the deferred-pairing variant of ``circuit``'s verifier and set it for ``model_id``.
+def ensure_deferred(circuit: Circuit, store: Store, chain: Chain, *, evm_version: str = DEFAULT_EVM_VERSION,
+                    progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """The deferred-pairing variant of ``circuit``'s verifier on ``chain``, deployed once (store record).
+
+    It becomes usable only as part of a model record (registration or update).
 
     Raises:
-        ConfigError: the model uses the reusable verifier.
-        ChainError / RegistryError: a transaction failed (e.g. the sender does not own the model).
+        ConfigError / TemplateMismatch / VerifierTooLarge: see :mod:`zkml.evm.batch`.
+        ChainError: the deployment failed.
     """
     from zkml.evm.batch import compile_deferred, generate_deferred
 
@@ -261,29 +285,24 @@ def enable_batch(circuit: Circuit, store: Store, chain: Chain, registry: Registr
     key = f"{circuit.circuit_id}:deferred:{evm_version}"
     known = rec["verifiers"].get(key)
     if known and _alive(chain, known["address"]):
-        info = known
-    else:
-        progress("generating the deferred-pairing variant of the verifier (for batch verification)")
-        out_dir = circuit.folder / "evm"
-        art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir)
-        compiled = compile_deferred(generate_deferred(art, out_dir), evm_version=evm_version,
-                                    cache_dir=store.root / "solc-cache")
-        progress(f"deploying it ({compiled.deployed_size} bytes of code)")
-        d = chain.deploy(compiled)
-        info = {"address": d.address, "deploy_gas": d.gas_used, "tx": d.tx_hash, "bytecode_bytes": compiled.deployed_size}
-        rec["verifiers"][key] = info
-        save_records(store, chain, rec)
-    mid = to_model_id(model_id)
-    if registry.contract.call("deferredVerifier", mid, verifier).lower() != info["address"].lower():
-        progress(f"setting it for model '{model_id}' in the registry")
-        receipt = registry.set_deferred_verifier(model_id, info["address"])
-        info = {**info, "set_tx": receipt.tx_hash, "set_gas": receipt.gas_used}
-    return info
+        return dict(known)
+    progress("generating the deferred-pairing variant of the verifier (for batch verification)")
+    out_dir = circuit.folder / "evm"
+    art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir)
+    compiled = compile_deferred(generate_deferred(art, out_dir), evm_version=evm_version,
+                                cache_dir=store.root / "solc-cache")
+    progress(f"deploying it ({compiled.deployed_size} bytes of code)")
+    d = chain.deploy(compiled)
+    info = {"address": d.address, "deploy_gas": d.gas_used, "tx": d.tx_hash, "bytecode_bytes": compiled.deployed_size}
+    rec["verifiers"][key] = info
+    save_records(store, chain, rec)
+    return dict(info)
 
 
 def circuit_record(circuit: Circuit, deployment: VerifierDeployment, *, dataset_root: str | bytes | None = None,
-                   metadata_uri: str = "") -> ModelRecord:
-    """The registry record of ``circuit`` served by ``deployment``."""
+                   metadata_uri: str = "", deferred: str | None = None,
+                   challenge_window: int | None = None) -> ModelRecord:
+    """The registry record of ``circuit`` served by ``deployment`` (and ``deferred`` for batches)."""
     return ModelRecord.for_deployment(
         deployment,
         onnx_sha256=circuit.model_sha256,
@@ -292,6 +311,8 @@ def circuit_record(circuit: Circuit, deployment: VerifierDeployment, *, dataset_
         weights_commitment=weights_commitment_bytes32(circuit.manifest.get("weights_commitment")),
         dataset_root=dataset_root,
         metadata_uri=metadata_uri or f"zkml:circuit:{circuit.circuit_id}",
+        deferred_verifier=deferred,
+        challenge_window=challenge_window,
     )
 
 
@@ -307,7 +328,7 @@ def record_dataset_root(store: Store, chain: Chain, model_id: str, root: bytes,
         RegistryError: unknown model, not the owner, or another root already set.
     """
     registry = ensure_existing_registry(store, chain)
-    info = registry.model(model_id)
+    info = registry.model(resolve_model(store, chain, registry, model_id))
     result: dict[str, Any] = {"chain_id": chain.chain_id, "registry": registry.address, "model_id": model_id,
                               "model_id_hex": "0x" + info.model_id.hex(), "version": info.current_version,
                               "dataset_root": "0x" + root.hex(), "tx": None, "gas": None}
@@ -315,7 +336,7 @@ def record_dataset_root(store: Store, chain: Chain, model_id: str, root: bytes,
         progress(f"model '{model_id}' version {info.current_version} already has this dataset root")
         return result
     progress(f"recording the dataset root of model '{model_id}' version {info.current_version}")
-    receipt = registry.set_dataset_root(model_id, root)
+    receipt = registry.set_dataset_root(info.model_id, root)
     result.update(tx=receipt.tx_hash, gas=receipt.gas_used, block=receipt.block)
     rec = load_records(store, chain)
     if model_id in rec["models"]:
@@ -324,8 +345,21 @@ def record_dataset_root(store: Store, chain: Chain, model_id: str, root: bytes,
     return result
 
 
+def resolve_model(store: Store, chain: Chain, registry: Registry, model: str) -> bytes:
+    """The registry id of ``model``: the id this store registered under that name on ``chain``, else
+    :meth:`Registry.model_id` (a 0x id, ``0xOWNER/name``, or a name in the sender's namespace).
+
+    Raises:
+        ConfigError: a bare name with no store record and no signing key.
+    """
+    entry = load_records(store, chain)["models"].get(model)
+    if entry and entry.get("model_id_hex"):
+        return bytes.fromhex(str(entry["model_id_hex"]).removeprefix("0x"))
+    return registry.model_id(model)
+
+
 def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:
-    """The model id this store registered for the bundle's circuit on ``chain``.
+    """The model name this store registered for the bundle's circuit on ``chain``.
 
     Raises:
         ConfigError: none (pass --model-id).
@@ -340,27 +374,124 @@ def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:
     return hits[0]
 
 
+class OnchainRefused(VerificationError):
+    """``verify --onchain`` refused a bundle before sending anything: a local check or the on-chain record
+    disagrees with it."""
+
+    check: str
+    """Which check refused (``record``, ``local``, ``layout``)."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(f"refused before any on-chain call: {message}")
+        self.check = check
+
+
+def check_against_record(bundle: Bundle, record: ModelRecord, model_hex: str) -> None:
+    """The bundle's claimed digests and instances against the registry's record (the chain's word).
+
+    Raises:
+        OnchainRefused: the model or vk digest differs from the record, or a proof's instances do not fit
+            its layout or carry another weights commitment.
+    """
+    from zkml.evm.registry_types import ZERO32
+    from zkml.evm.verifier import felt_to_int
+
+    # Digests: the record is the trust source for what the model id names
+    if bundle.model_sha256.lower() != record.onnx_sha256.hex():
+        raise OnchainRefused("record", f"the bundle's model digest {bundle.model_sha256[:16]}… is not the ONNX digest "
+                                       f"{record.onnx_sha256.hex()[:16]}… registered for model {model_hex[:18]}…")
+    if bundle.vk_sha256.lower() != record.vk_digest.hex():
+        raise OnchainRefused("record", f"the bundle's vk digest {bundle.vk_sha256[:16]}… is not the vk digest "
+                                       f"{record.vk_digest.hex()[:16]}… registered for model {model_hex[:18]}…")
+    # Instances: the layout and the weights commitment the registry will apply
+    layout = record.layout
+    for i, entry in enumerate(bundle.proofs):
+        cols = entry.instances
+        if len(cols) != 1 or len(cols[0]) != layout.total:
+            raise OnchainRefused("layout", f"proof {i} carries {sum(len(c) for c in cols)} public instances in "
+                                           f"{len(cols)} column(s); the registered circuit has {layout.total} in one")
+        if layout.weights_len and record.weights_commitment != ZERO32:
+            ints = [felt_to_int(x) for x in cols[0]]
+            if layout.weights_commitment(ints) != record.weights_commitment:
+                raise OnchainRefused("layout", f"proof {i}'s weights commitment is not the registered one")
+
+
+def local_claims_verdict(bundle: Bundle, store: Store, record: ModelRecord) -> Any:
+    """Every local check of ``bundle`` (:func:`zkml.verify.verify_bundle`) against the store's circuit,
+    which must be the registered one (same vk and model digests as ``record``).
+
+    The chain checks the SNARK and the layout, not what the bundle says about
+    them (input values and digest, decoded outputs, circuit facts): those need
+    the circuit's trusted settings, i.e. a circuit this store built.
+
+    Raises:
+        OnchainRefused: the circuit is not in this store, is not the registered one, or the verdict is invalid.
+    """
+    from zkml.errors import StoreError
+    from zkml.util import sha256_file
+    from zkml.verify import artifacts_from_store, verify_bundle
+
+    try:
+        art = artifacts_from_store(bundle, store)
+    except StoreError:
+        raise OnchainRefused(
+            "local", f"circuit {printable_id(bundle.circuit_id)} is not in this store ({store.root}), so the bundle's "
+                     "input and output claims cannot be checked against its proof's instances (the chain checks "
+                     "only the SNARK): build or import the registered circuit into the store (`zkml compile`) "
+                     "and retry") from None
+    if sha256_file(art.vk) != record.vk_digest.hex():
+        raise OnchainRefused("local", f"the store's circuit {bundle.circuit_id} has another vk than the registered "
+                                      f"one ({record.vk_digest.hex()[:16]}…)")
+    verdict = verify_bundle(bundle, art)
+    if not verdict.valid:
+        raise OnchainRefused("local", f"the local check failed: {verdict.reason}")
+    return verdict
+
+
+def printable_id(value: str) -> str:
+    """``value`` cut short and stripped of control characters (it comes from an untrusted bundle)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
 def verify_bundle_onchain(
     bundle: Bundle, store: Store, chain: Chain, *, model_id: str | None = None, record: bool = False,
     batch: bool = False, progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Verify every proof of ``bundle`` through the registry: eth_call (and a transaction with ``record``).
 
-    With ``batch``, all proofs go in one ``verifyBatch`` call (one pairing; the
-    model needs ``zkml deploy --batch-verify``); the verdict is for the whole batch.
+    Before any call: the model's active record is read from the registry;
+    the bundle's model and vk digests must equal the record's, its instances
+    must fit the record's layout and weights commitment, and every local
+    claim check must pass against the store's copy of the registered circuit
+    (:func:`local_claims_verdict`). Only then is the SNARK checked on chain.
+    A valid result is the one thing a caller may write into the bundle as a
+    receipt (it is metadata: no verifier trusts it).
 
-    Returns a receipt dict (chain id, registry, verifier, per-proof verdict, gas, tx hashes).
+    With ``batch``, all proofs go in one ``verifyBatch`` call (one pairing; the
+    record must name a deferred verifier); the verdict is for the whole batch.
+
+    Returns a receipt dict (chain id, registry, verifier, per-proof verdict, gas, tx hashes, local checks).
 
     Raises:
+        OnchainRefused: a check before the chain failed (nothing was sent).
         ConfigError: ``batch`` with ``record`` (a batch check is an eth_call, it records nothing).
         ChainError / RegistryError: the chain or registry refused (paused, unknown model, …).
     """
     if batch and record:
         raise ConfigError("--batch-verify checks all proofs in one eth_call and records nothing: drop --record")
+    # The model and its on-chain record (reads only)
     registry = ensure_existing_registry(store, chain)
-    mid = model_id or model_for_bundle(store, chain, bundle)
+    name = model_id or model_for_bundle(store, chain, bundle)
+    mid = resolve_model(store, chain, registry, name)
     info = registry.model(mid)
-    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
+    mid_hex = "0x" + mid.hex()
+    # Every check that needs no transaction, before any verification call
+    check_against_record(bundle, info.record, mid_hex)
+    progress("checking the bundle's claims locally against the registered circuit")
+    local = local_claims_verdict(bundle, store, info.record)
+    # The SNARK, on chain
+    ezkl_version = bundle.ezkl_version
     results: list[dict[str, Any]] = []
     batched: dict[str, Any] | None = None
     if batch:
@@ -369,28 +500,36 @@ def verify_bundle_onchain(
         results = [{"proof": i, "valid": ok} for i in range(len(bundle.proofs))]
         batched = {"proofs": len(bundle.proofs), "gas": gas,
                    "gas_per_proof": gas / len(bundle.proofs) if gas else None}
-    for i, entry in enumerate(bundle.proofs if not batch else []):
-        proof_json = entry.to_ezkl(ezkl_version)
-        ok = registry.verify(mid, proof_json)
-        res: dict[str, Any] = {"proof": i, "valid": ok}
-        if ok:
-            res["gas"] = registry.verify_gas(mid, proof_json)
-            if record:
-                progress(f"recording proof {i} on chain")
+    else:
+        proofs = [e.to_ezkl(ezkl_version) for e in bundle.proofs]
+        for i, proof_json in enumerate(proofs):
+            ok = registry.verify(mid, proof_json)
+            res: dict[str, Any] = {"proof": i, "valid": ok}
+            if ok:
+                res["gas"] = registry.verify_gas(mid, proof_json)
+            results.append(res)
+        # Record only a bundle whose every proof is valid on chain
+        if record and all(r["valid"] for r in results):
+            for res, proof_json in zip(results, proofs, strict=True):
+                progress(f"recording proof {res['proof']} on chain")
                 r = registry.verify_and_record(mid, proof_json)
                 res.update(tx=r.tx_hash, block=r.block, gas_used=r.gas_used)
-        results.append(res)
+    valid = all(r["valid"] for r in results)
     return {
         "chain_id": chain.chain_id,
         "rpc_url": chain.rpc_url,
         "registry": registry.address,
-        "model_id": mid,
+        "model_id": name,
+        "model_id_hex": mid_hex,
+        "model_owner": info.owner,
         "model_version": info.current_version,
         "verifier": info.record.verifier,
-        "valid": all(r["valid"] for r in results),
+        "verifier_code_hash": "0x" + info.record.verifier_code_hash.hex(),
+        "valid": valid,
+        "local_checks": "passed" if local.valid else "failed",
         "proofs": results,
         "batch": batched,
-        "recorded": record,
+        "recorded": record and valid,
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -439,6 +578,8 @@ def propose_circuit(
     evm_version: str = DEFAULT_EVM_VERSION,
     dataset_root: str | None = None,
     metadata_uri: str = "",
+    batch: bool = False,
+    challenge_window: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ProposeResult:
     """Propose ``circuit`` as the next version of ``model_id`` in this store's registry.
@@ -447,7 +588,10 @@ def propose_circuit(
     ``test_input`` (one proof's worth of samples) with the new circuit, and
     proposes the record with ``commit(input slice)`` and ``commit(output
     slice)`` of that proof. The dataset root carries over from the active
-    version unless ``dataset_root`` is given. The test proof is saved under
+    version unless ``dataset_root`` is given, and so does the challenge window
+    unless ``challenge_window`` is given (it then applies to the update after
+    this one). With ``batch`` the new circuit's deferred-pairing verifier is
+    part of the record. The test proof is saved under
     ``<store>/chains/proposals/`` so challengers can read the test input.
 
     Raises:
@@ -459,7 +603,8 @@ def propose_circuit(
     from zkml.prove import prove
 
     registry = ensure_existing_registry(store, chain)
-    info = registry.model(model_id)
+    mid = resolve_model(store, chain, registry, model_id)
+    info = registry.model(mid)
     if info.pending is not None:
         raise ConfigError(f"model '{model_id}' already has update v{info.pending.version} pending: "
                           "finalize or challenge it first")
@@ -471,13 +616,15 @@ def propose_circuit(
     if len(bundle.proofs) != 1:
         raise InputError(f"the test input must fit one proof (batch size {circuit.batch_size}), "
                          f"it needs {len(bundle.proofs)}")
-    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
     layout = InstanceLayout.from_settings(circuit.settings_path)
-    test_in, predicted = proposal_commitments(layout, bundle.proofs[0].to_ezkl(ezkl_version))
+    test_in, predicted = proposal_commitments(layout, bundle.proofs[0].to_ezkl(bundle.ezkl_version))
+    deferred = ensure_deferred(circuit, store, chain, evm_version=evm_version, progress=progress) if batch else None
+    window = challenge_window if challenge_window is not None else info.record.challenge_window
     record = circuit_record(circuit, deployment, dataset_root=dataset_root or info.record.dataset_root,
-                            metadata_uri=metadata_uri)
+                            metadata_uri=metadata_uri, deferred=deferred["address"] if deferred else None,
+                            challenge_window=window)
     progress(f"proposing circuit {circuit.circuit_id} as the next version of model '{model_id}'")
-    version, deadline, receipt = registry.propose_update(model_id, record, test_in, predicted)
+    version, deadline, receipt = registry.propose_update(mid, record, test_in, predicted)
     # The record: the test proof for challengers, the pending version in the store
     mid_hex = "0x" + info.model_id.hex()
     proof_path = store.root / "chains" / "proposals" / f"{chain.chain_id}-{mid_hex[:18]}-v{version}.json"
@@ -486,7 +633,8 @@ def propose_circuit(
     rec, entry = _model_entry(store, chain, model_id)
     if entry is not None:
         entry.setdefault("versions", {})[str(version)] = {"circuit_id": circuit.circuit_id,
-                                                          "verifier": deployment.address}
+                                                          "verifier": deployment.address,
+                                                          "deferred": deferred["address"] if deferred else None}
         entry["pending"] = {"version": version, "deadline": deadline, "tx": receipt.tx_hash}
         save_records(store, chain, rec)
     return ProposeResult(chain.chain_id, registry.address, model_id, mid_hex, circuit.circuit_id, version, deadline,
@@ -506,6 +654,7 @@ def _follow_active(store: Store, chain: Chain, model_id: str, version: int, veri
     known = entry.get("versions", {}).get(str(version))
     if known:
         entry["circuit_id"] = known["circuit_id"]
+        entry["deferred"] = known.get("deferred")
     entry["verifier"] = verifier
     entry["version"] = version
     save_records(store, chain, rec)
@@ -522,8 +671,9 @@ def registry_action(store: Store, chain: Chain, model_id: str, action: str) -> d
     if action not in REGISTRY_ACTIONS:
         raise ConfigError(f"unknown registry action {action!r}")
     registry = ensure_existing_registry(store, chain)
-    receipt = getattr(registry, action)(model_id)
-    info = registry.model(model_id)
+    mid = resolve_model(store, chain, registry, model_id)
+    receipt = getattr(registry, action)(mid)
+    info = registry.model(mid)
     _follow_active(store, chain, model_id, info.current_version, info.record.verifier)
     if action in ("finalize", "cancel_update"):
         rec, entry = _model_entry(store, chain, model_id)
@@ -550,9 +700,9 @@ def challenge_update(store: Store, chain: Chain, model_id: str, bundle: Bundle, 
     if not 0 <= proof < len(bundle.proofs):
         raise InputError(f"the bundle has {len(bundle.proofs)} proof(s), no proof {proof}")
     registry = ensure_existing_registry(store, chain)
-    before = registry.model(model_id)
-    ezkl_version = str(bundle.data.get("tools", {}).get("ezkl", ""))
-    receipt = registry.challenge(model_id, bundle.proofs[proof].to_ezkl(ezkl_version))
+    mid = resolve_model(store, chain, registry, model_id)
+    before = registry.model(mid)
+    receipt = registry.challenge(mid, bundle.proofs[proof].to_ezkl(bundle.ezkl_version))
     rejected = before.pending.version if before.pending is not None else None
     rec, entry = _model_entry(store, chain, model_id)
     if entry is not None and entry.pop("pending", None) is not None:
@@ -561,7 +711,7 @@ def challenge_update(store: Store, chain: Chain, model_id: str, bundle: Bundle, 
             "model_id_hex": "0x" + before.model_id.hex(), "action": "challenge", "rejected_version": rejected,
             "tx": receipt.tx_hash, "gas": receipt.gas_used, "block": receipt.block,
             "events": [n for n, _ in registry.events(receipt)], "current_version": before.current_version,
-            "status": registry.version_status(model_id, rejected) if rejected else None}
+            "status": registry.version_status(mid, rejected) if rejected else None}
 
 
 def ensure_existing_registry(store: Store, chain: Chain) -> Registry:

@@ -24,9 +24,19 @@ header for the rules; in short:
   without one may get it later, once, from its owner (``set_dataset_root``).
   ``verify_dataset_row`` has the registry recompute a row's leaf
   (:mod:`zkml.commit` leaf encoding v1) and check it against that root.
+* ids are namespaced by the registrant: ``model_id_of(owner, name)``; a
+  bare name given to a client method means the client's own namespace,
+  ``0xOWNER/name`` another's, ``0x`` + 64 hex digits an id as is.
+* every record pins the verifier's and the deferred verifier's code hash and
+  the challenge window of the next update; there is no setter for any of it
+  (``complete`` fills the hashes from the chain and the window from the
+  registry's minimum before a record is sent or signed).
 * audit outcomes (:mod:`zkml.audit`) go on chain with ``record_audit``, pass
-  or fail, as ``AuditRecorded`` events; anyone may record, the event names the
-  auditor (the sender), and ``audits`` reads them back filtered by auditor.
+  or fail, as ``AuditRecorded`` events, only from an account that proved its
+  VRF key (``register_auditor``), once per (key, challenge); ``audits`` reads
+  them back filtered by auditor.
+* ``verify_and_record`` records a proof once; a replay reverts
+  (``ProofAlreadyRecorded``).
 
 Every revert is re-raised as :class:`RegistryError` with a one-line message.
 """
@@ -52,6 +62,8 @@ from zkml.evm.registry_types import (
     ModelRecord,
     PendingUpdate,
     commit,
+    model_id_of,
+    parse_model_ref,
     proposal_commitments,
     row_calldata,
     to_bytes32,
@@ -65,11 +77,11 @@ from zkml.evm.verifier import read_proof
 __all__ = [
     "CONTRACTS_DIR_ENV", "DEFAULT_CHALLENGE_WINDOW", "REGISTRY_CONTRACT", "REGISTRY_SOURCE", "VERSION_STATUS", "ZERO32",
     "InstanceLayout", "ModelInfo", "ModelRecord", "PendingUpdate", "Registry", "RegistryError", "RegistryGasReport",
-    "commit", "compile_registry", "measure_registry_gas", "proposal_commitments", "registry_source", "row_calldata",
-    "to_bytes32", "to_model_id",
+    "code_hash", "commit", "compile_registry", "measure_registry_gas", "model_id_of", "parse_model_ref",
+    "proposal_commitments", "registry_source", "row_calldata", "to_bytes32", "to_model_id",
 ]
 
-#: Default challenge window for updates: one day.
+#: Default minimum challenge window of a new registry (and the window records get by default): one day.
 DEFAULT_CHALLENGE_WINDOW: Final[int] = 86_400
 #: Source file and contract name.
 REGISTRY_SOURCE: Final[str] = "ModelRegistry.sol"
@@ -88,6 +100,14 @@ def _signature_bytes(signature: bytes | str) -> bytes:
         return bytes.fromhex(signature.removeprefix("0x"))
     except ValueError:
         raise InputError("the signature is not hex") from None
+
+
+def code_hash(chain: Chain, address: str) -> bytes:
+    """``extcodehash(address)``: keccak256 of the code there (zero when there is none)."""
+    from eth_utils import keccak
+
+    code = chain.code_at(address)
+    return keccak(code) if code else ZERO32
 
 
 # The client
@@ -148,22 +168,38 @@ class Registry:
         *,
         challenge_window: int = DEFAULT_CHALLENGE_WINDOW,
         admin: str | None = None,
+        emergency: str | None = None,
+        vrf_verifier: str | None = None,
         compiled: CompiledContract | None = None,
         evm_version: str = DEFAULT_EVM_VERSION,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> Registry:
-        """Deploy a new registry; ``admin`` (default: the sender) gets the admin and emergency roles.
+        """Deploy a new registry.
+
+        ``challenge_window`` is its minimum window (fixed forever; every
+        record carries its own window, at least this). ``admin`` (default: the
+        sender) may only grant and revoke roles; ``emergency`` (default: nobody)
+        may pause, unpause and roll back; the two must differ. ``vrf_verifier``
+        (default: a VRFVerifier deployed here) checks auditors' key proofs.
 
         Raises:
-            ChainError / ContractRevert: the deployment failed.
+            ChainError / ContractRevert: the deployment failed (e.g. admin == emergency).
             ToolError / SolcError: compiling failed.
         """
         compiled = compiled or compile_registry(evm_version=evm_version, cache_dir=cache_dir)
         owner = admin or chain.sender
         if owner is None:
             raise ChainError("deploying a registry needs a signing key")
+        if vrf_verifier is None:
+            from zkml.evm import vrf_onchain
+
+            vrf_verifier = chain.deploy(vrf_onchain.compile_verifier(evm_version=evm_version,
+                                                                     cache_dir=cache_dir)).address
+        zero = "0x" + "00" * 20
         try:
-            dep = chain.deploy(compiled, to_checksum_address(owner), int(challenge_window))
+            dep = chain.deploy(compiled, to_checksum_address(owner),
+                               to_checksum_address(emergency) if emergency else zero, int(challenge_window),
+                               to_checksum_address(vrf_verifier))
         except ContractRevert as e:
             raise _friendly(e) from None
         return cls(chain.at(compiled, dep.address, REGISTRY_CONTRACT), dep)
@@ -197,15 +233,48 @@ class Registry:
         """Registry events emitted by a transaction."""
         return self.contract.events(receipt)
 
-    # Writes
-
-    def register(self, model_id: str | bytes, record: ModelRecord) -> TxReceipt:
-        """Register a model; the sender becomes its owner; version 1 is active at once.
+    def model_id(self, model: str | bytes, owner: str | None = None) -> bytes:
+        """The id of ``model``: an id as is, ``0xOWNER/name``, or a name in ``owner``'s namespace
+        (default: this client's sender) -- see :func:`parse_model_ref`.
 
         Raises:
-            RegistryError: already registered, no verifier code, bad layout, ...
+            ConfigError: a bare name and no owner / sender.
         """
-        return self._send("register", to_model_id(model_id), record.as_tuple())
+        if owner is not None and isinstance(model, str) and not (model.startswith("0x") and len(model) == 66):
+            return model_id_of(owner, model)
+        return parse_model_ref(model, self.chain.sender)
+
+    def min_challenge_window(self) -> int:
+        """The shortest window a record may carry on this registry (fixed at deployment)."""
+        return int(self._call("minChallengeWindow"))
+
+    def complete(self, record: ModelRecord) -> ModelRecord:
+        """``record`` with its code hashes read from the chain and its window defaulted to the minimum.
+
+        Hashes already set are kept (the registry refuses them if the code differs).
+        """
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        if record.verifier_code_hash == ZERO32:
+            changes["verifier_code_hash"] = code_hash(self.chain, record.verifier)
+        if record.deferred_verifier and record.deferred_code_hash == ZERO32:
+            changes["deferred_code_hash"] = code_hash(self.chain, record.deferred_verifier)
+        if record.challenge_window is None:
+            changes["challenge_window"] = self.min_challenge_window()
+        return replace(record, **changes) if changes else record
+
+    # Writes
+
+    def register(self, name: str | bytes, record: ModelRecord) -> TxReceipt:
+        """Register ``name`` in the sender's namespace; the sender owns it; version 1 is active at once.
+
+        The id is ``model_id_of(sender, name)`` (:meth:`model_id`).
+
+        Raises:
+            RegistryError: already registered, no verifier code, code hash or window refused, bad layout, ...
+        """
+        return self._send("register", to_model_id(name), self.complete(record).as_tuple())
 
     def propose_update(self, model_id: str | bytes, record: ModelRecord, test_input_commitment: bytes,
                        predicted_output_commitment: bytes) -> tuple[int, int, TxReceipt]:
@@ -214,7 +283,7 @@ class Registry:
         Raises:
             RegistryError: not the owner, update already pending, bad record, ...
         """
-        receipt = self._send("proposeUpdate", to_model_id(model_id), record.as_tuple(),
+        receipt = self._send("proposeUpdate", self.model_id(model_id), self.complete(record).as_tuple(),
                              to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment))
         for name, args in self.events(receipt):
             if name == "UpdateProposed":
@@ -223,25 +292,30 @@ class Registry:
 
     # Signed writes (EIP-712; the owner signs, anyone submits)
 
-    def sign_registration(self, model_id: str | bytes, record: ModelRecord,
+    def sign_registration(self, name: str | bytes, record: ModelRecord,
                           key: provenance.SigningKey | bytes | str) -> str:
-        """The owner's signature of ``record`` as version 1 of ``model_id`` on this registry and chain (0x hex).
+        """The owner's signature of ``record`` as version 1 of ``name`` in the key's namespace on this
+        registry and chain (0x hex).
 
         Raises:
             ConfigError: malformed key.
         """
-        return provenance.sign_record(record.signable(model_id, 1), key, self.chain.chain_id, self.address)
+        signer = key if isinstance(key, provenance.SigningKey) else provenance.SigningKey.from_secret(key)
+        mid = model_id_of(signer.address, name)
+        return provenance.sign_record(self.complete(record).signable(mid, 1), signer, self.chain.chain_id,
+                                      self.address)
 
     def register_signed(
         self,
-        model_id: str | bytes,
+        name: str | bytes,
         record: ModelRecord,
         key: provenance.SigningKey | None = None,
         *,
         signature: bytes | str | None = None,
         owner: str | None = None,
     ) -> TxReceipt:
-        """Register a model under its owner's signature; the signer, not the sender, becomes the owner.
+        """Register ``name`` in the owner's namespace under the owner's signature; the signer, not the
+        sender, becomes the owner.
 
         Pass the owner's ``key`` to sign here, or a ``signature`` made
         elsewhere together with the ``owner`` address (a relayer needs no key
@@ -252,12 +326,13 @@ class Registry:
             RegistryError: the signature is not the owner's over exactly this
                 record (``SignerNotOwner``), or the record is refused as in :meth:`register`.
         """
+        record = self.complete(record)
         if key is not None:
-            signature = self.sign_registration(model_id, record, key)
+            signature = self.sign_registration(name, record, key)
             owner = key.address
         if signature is None or owner is None:
             raise ConfigError("register_signed needs the owner's key, or a signature and the owner's address")
-        return self._send("registerSigned", to_model_id(model_id), record.as_tuple(), to_checksum_address(owner),
+        return self._send("registerSigned", to_model_id(name), record.as_tuple(), to_checksum_address(owner),
                           _signature_bytes(signature))
 
     def sign_update(self, model_id: str | bytes, version: int, record: ModelRecord, test_input_commitment: bytes,
@@ -267,7 +342,8 @@ class Registry:
         Raises:
             ConfigError: malformed key.
         """
-        update = provenance.ModelUpdate(record.signable(model_id, version), to_bytes32(test_input_commitment),
+        update = provenance.ModelUpdate(self.complete(record).signable(self.model_id(model_id), version),
+                                        to_bytes32(test_input_commitment),
                                         to_bytes32(predicted_output_commitment))
         return provenance.sign_record(update, key, self.chain.chain_id, self.address)
 
@@ -299,7 +375,8 @@ class Registry:
                                          predicted_output_commitment, key)
         if signature is None or version is None:
             raise ConfigError("propose_update_signed needs the owner's key, or a signature and its version")
-        receipt = self._send("proposeUpdateSigned", to_model_id(model_id), int(version), record.as_tuple(),
+        record = self.complete(record)
+        receipt = self._send("proposeUpdateSigned", self.model_id(model_id), int(version), record.as_tuple(),
                              to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment),
                              _signature_bytes(signature))
         for name, args in self.events(receipt):
@@ -313,7 +390,7 @@ class Registry:
         Raises:
             RegistryError: not the owner, zero root, or a root is already set.
         """
-        return self._send("setDatasetRoot", to_model_id(model_id), to_bytes32(root, "dataset root"))
+        return self._send("setDatasetRoot", self.model_id(model_id), to_bytes32(root, "dataset root"))
 
     def finalize(self, model_id: str | bytes) -> TxReceipt:
         """Activate the pending update after its window (anyone may call).
@@ -321,7 +398,7 @@ class Registry:
         Raises:
             RegistryError: no pending update, or the window is still open.
         """
-        return self._send("finalize", to_model_id(model_id))
+        return self._send("finalize", self.model_id(model_id))
 
     def challenge(self, model_id: str | bytes, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> TxReceipt:
         """Submit a fraud proof against the pending update; success rejects it.
@@ -331,15 +408,54 @@ class Registry:
                 output matches the prediction (unsuccessful challenge), invalid proof, ...
         """
         proof, instances = read_proof(proof_json)
-        return self._send("challenge", to_model_id(model_id), proof, instances)
+        return self._send("challenge", self.model_id(model_id), proof, instances)
+
+    def challenge_deferred(self, model_id: str | bytes,
+                           proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> TxReceipt:
+        """Fraud proof against the pending update's deferred verifier: any proof (valid or garbage) on
+        which the proposed verifier and deferred verifier disagree. Success rejects the update.
+
+        Raises:
+            RegistryError: window closed, no deferred verifier proposed, or they agree (``DeferredAgrees``).
+        """
+        proof, instances = read_proof(proof_json)
+        return self._send("challengeDeferred", self.model_id(model_id), proof, instances)
 
     def cancel_update(self, model_id: str | bytes) -> TxReceipt:
         """Withdraw the pending update (owner or emergency role)."""
-        return self._send("cancelUpdate", to_model_id(model_id))
+        return self._send("cancelUpdate", self.model_id(model_id))
 
     def transfer_ownership(self, model_id: str | bytes, new_owner: str) -> TxReceipt:
         """Hand a model to ``new_owner`` (owner only)."""
-        return self._send("transferModelOwnership", to_model_id(model_id), to_checksum_address(new_owner))
+        return self._send("transferModelOwnership", self.model_id(model_id), to_checksum_address(new_owner))
+
+    def register_auditor(self, vrf_secret: bytes) -> TxReceipt:
+        """Bind the sender to the VRF key ``vrf_secret`` (secp256k1) on this registry: a VRF proof of
+        ``auditorKeyAlpha(sender)``, checked on chain. Needed once before :meth:`record_audit`.
+
+        Raises:
+            ConfigError: no signing key.
+            RegistryError: the proof is refused, or the registry has no VRF verifier.
+        """
+        from zkml import vrf
+        from zkml.evm import vrf_onchain
+
+        sender = self.chain.sender
+        if sender is None:
+            raise ConfigError("registering an auditor key needs a signing key")
+        alpha = bytes(self._call("auditorKeyAlpha", to_checksum_address(sender)))
+        pk = vrf.public_key(vrf.SECP256K1, vrf_secret)
+        pi = vrf.prove(vrf.SECP256K1, vrf_secret, alpha)
+        return self._send("registerAuditor", *self._auditor_args(vrf_onchain.verify_args(pk, alpha, pi)))
+
+    @staticmethod
+    def _auditor_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        pk, _alpha, pi, u, s_h, c_gamma = args
+        return pk, pi, u, s_h, c_gamma
+
+    def auditor_key(self, account: str) -> bytes:
+        """keccak256 of the VRF public key ``account`` proved it holds (zero: not an auditor)."""
+        return bytes(self._call("auditorKey", to_checksum_address(account)))
 
     def record_audit(
         self,
@@ -354,43 +470,45 @@ class Registry:
     ) -> TxReceipt:
         """Record an audit outcome (pass or fail) for ``version`` of ``model_id``; the sender is the auditor.
 
-        Emits ``AuditRecorded``. Open to anyone: readers filter by auditor (:meth:`audits`).
+        Emits ``AuditRecorded`` naming the sender and the hash of its registered VRF key; accepted only
+        from a registered auditor (:meth:`register_auditor`), once per (key, challenge digest).
 
         Raises:
             ConfigError: a digest is not 32 bytes.
-            RegistryError: unknown model or version, or ``correct > sampled``.
+            RegistryError: unknown model or version, ``correct > sampled``, not an auditor, already recorded.
         """
-        return self._send("recordAudit", to_model_id(model_id), int(version),
+        return self._send("recordAudit", self.model_id(model_id), int(version),
                           to_bytes32(challenge_digest, "challenge digest"), to_bytes32(beta, "beta"),
                           to_bytes32(report_digest, "report digest"), int(sampled), int(correct), bool(passed))
 
     def audits(self, model_id: str | bytes, auditor: str | None = None, from_block: int = 0) -> list[EventLog]:
         """The ``AuditRecorded`` events of ``model_id`` (oldest first), only ``auditor``'s when given."""
-        topics: list[Any] = ["0x" + to_model_id(model_id).hex(), None]
+        topics: list[Any] = ["0x" + self.model_id(model_id).hex(), None]
         if auditor is not None:
             topics.append("0x" + bytes.fromhex(to_checksum_address(auditor)[2:]).rjust(32, b"\0").hex())
         return self.contract.history("AuditRecorded", topics=topics, from_block=from_block)
 
     def pause(self, model_id: str | bytes) -> TxReceipt:
         """Emergency: make verification through this model revert."""
-        return self._send("pause", to_model_id(model_id))
+        return self._send("pause", self.model_id(model_id))
 
     def unpause(self, model_id: str | bytes) -> TxReceipt:
         """Emergency: lift a pause."""
-        return self._send("unpause", to_model_id(model_id))
+        return self._send("unpause", self.model_id(model_id))
 
     def rollback(self, model_id: str | bytes) -> TxReceipt:
         """Emergency: revoke the active version, reactivate the previous accepted one."""
-        return self._send("rollback", to_model_id(model_id))
-
-    def set_challenge_window(self, seconds: int) -> TxReceipt:
-        """Admin: challenge window for future proposals."""
-        return self._send("setChallengeWindow", int(seconds))
+        return self._send("rollback", self.model_id(model_id))
 
     def grant_emergency_role(self, account: str) -> TxReceipt:
-        """Admin: give ``account`` the emergency role."""
+        """Admin: give ``account`` the emergency role (refused for an admin: ``RolesNotSeparate``)."""
         role = self._call("EMERGENCY_ROLE")
         return self._send("grantRole", role, to_checksum_address(account))
+
+    def has_role(self, role: str, account: str) -> bool:
+        """Whether ``account`` holds ``role`` (``admin`` or ``emergency``)."""
+        rid = ZERO32 if role == "admin" else self._call("EMERGENCY_ROLE")
+        return bool(self._call("hasRole", rid, to_checksum_address(account)))
 
     # Verification
 
@@ -405,7 +523,7 @@ class Registry:
             ProofError: malformed proof JSON.
         """
         proof, instances = read_proof(proof_json)
-        return bool(self._call("verify", to_model_id(model_id), proof, instances))
+        return bool(self._call("verify", self.model_id(model_id), proof, instances))
 
     def verify_gas(self, model_id: str | bytes, proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> int:
         """Gas a ``verifyAndRecord`` transaction would use.
@@ -415,7 +533,7 @@ class Registry:
         """
         proof, instances = read_proof(proof_json)
         try:
-            return self.contract.estimate_gas("verifyAndRecord", to_model_id(model_id), proof, instances)
+            return self.contract.estimate_gas("verifyAndRecord", self.model_id(model_id), proof, instances)
         except ContractRevert as e:
             raise _friendly(e) from None
 
@@ -427,15 +545,15 @@ class Registry:
             RegistryError: as :meth:`verify`, plus ``InvalidProof`` for a rejected proof.
         """
         proof, instances = read_proof(proof_json)
-        return self._send("verifyAndRecord", to_model_id(model_id), proof, instances)
+        return self._send("verifyAndRecord", self.model_id(model_id), proof, instances)
 
-    def set_deferred_verifier(self, model_id: str | bytes, deferred: str) -> TxReceipt:
-        """Owner: register the deferred-pairing variant of the active verifier (for :meth:`verify_batch`).
-
-        Raises:
-            RegistryError: not the owner, no code at ``deferred``, or a reusable verifier.
-        """
-        return self._send("setDeferredVerifier", to_model_id(model_id), deferred)
+    def recorded_by(self, model_id: str | bytes,
+                    proof_json: str | os.PathLike[str] | Mapping[str, Any]) -> str | None:
+        """Who first recorded this proof with ``verifyAndRecord`` (None: nobody yet)."""
+        proof, instances = read_proof(proof_json)
+        key = self._call("proofKey", self.model_id(model_id), proof, instances)
+        who = str(self._call("recordedBy", key))
+        return None if int(who, 16) == 0 else who
 
     def verify_batch(self, model_id: str | bytes,
                      proofs: Sequence[str | os.PathLike[str] | Mapping[str, Any]]) -> tuple[bool, int | None]:
@@ -449,7 +567,7 @@ class Registry:
             ProofError: malformed proof JSON.
         """
         parsed = [read_proof(p) for p in proofs]
-        args = (to_model_id(model_id), [p for p, _ in parsed], [list(i) for _, i in parsed])
+        args = (self.model_id(model_id), [p for p, _ in parsed], [list(i) for _, i in parsed])
         try:
             self.contract.call("verifyBatch", *args)
         except ContractRevert as e:
@@ -464,7 +582,7 @@ class Registry:
         Raises:
             RegistryError: unknown model or no dataset root.
         """
-        return bool(self._call("verifyDatasetMember", to_model_id(model_id), [to_bytes32(p) for p in proof],
+        return bool(self._call("verifyDatasetMember", self.model_id(model_id), [to_bytes32(p) for p in proof],
                                to_bytes32(leaf)))
 
     def verify_dataset_row(self, model_id: str | bytes, index: int, features: Any, label: float | None,
@@ -478,7 +596,7 @@ class Registry:
             InputError: NaN or infinite values.
         """
         feature_bytes, label_bytes = row_calldata(features, label)
-        return bool(self._call("verifyDatasetRow", to_model_id(model_id), [to_bytes32(p) for p in proof],
+        return bool(self._call("verifyDatasetRow", self.model_id(model_id), [to_bytes32(p) for p in proof],
                                int(index), feature_bytes, label_bytes))
 
     # Reads
@@ -498,12 +616,12 @@ class Registry:
 
     def onchain_record_digest(self, model_id: str | bytes, version: int, record: ModelRecord) -> bytes:
         """The EIP-712 digest of ``record`` as ``version`` of ``model_id``, computed by the contract."""
-        return bytes(self._call("hashRecord", to_model_id(model_id), int(version), record.as_tuple()))
+        return bytes(self._call("hashRecord", self.model_id(model_id), int(version), record.as_tuple()))
 
     def onchain_update_digest(self, model_id: str | bytes, version: int, record: ModelRecord,
                               test_input_commitment: bytes, predicted_output_commitment: bytes) -> bytes:
         """The EIP-712 digest of an update proposal, computed by the contract."""
-        return bytes(self._call("hashUpdate", to_model_id(model_id), int(version), record.as_tuple(),
+        return bytes(self._call("hashUpdate", self.model_id(model_id), int(version), record.as_tuple(),
                                 to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment)))
 
     def model(self, model_id: str | bytes) -> ModelInfo:
@@ -512,7 +630,7 @@ class Registry:
         Raises:
             RegistryError: unknown model.
         """
-        mid = to_model_id(model_id)
+        mid = self.model_id(model_id)
         owner, current, latest, paused, pending = self._call("getModel", mid)
         p = None
         if int(pending["version"]) != 0:
@@ -527,15 +645,15 @@ class Registry:
         Raises:
             RegistryError: unknown version.
         """
-        return ModelRecord.from_abi(self._call("getRecord", to_model_id(model_id), int(version)))
+        return ModelRecord.from_abi(self._call("getRecord", self.model_id(model_id), int(version)))
 
     def version_status(self, model_id: str | bytes, version: int) -> str:
         """``none``, ``pending``, ``accepted``, ``rejected``, ``cancelled`` or ``revoked``."""
-        return VERSION_STATUS[int(self._call("versionStatus", to_model_id(model_id), int(version)))]
+        return VERSION_STATUS[int(self._call("versionStatus", self.model_id(model_id), int(version)))]
 
     def history(self, model_id: str | bytes, from_block: int = 0) -> list[EventLog]:
         """The model's audit trail, read from the registry's events (oldest first)."""
-        mid = to_model_id(model_id)
+        mid = self.model_id(model_id)
         return self.contract.history(topics=["0x" + mid.hex()], from_block=from_block)
 
 

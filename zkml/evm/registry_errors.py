@@ -67,7 +67,29 @@ _MESSAGES: Final[dict[str, Any]] = {
     "NothingToRollBack": lambda a: f"model {_h(a['modelId'])} has no earlier accepted version to roll back to",
     "NoDatasetRoot": lambda a: f"model {_h(a['modelId'])} has no dataset root",
     "UnknownVersion": lambda a: f"model {_h(a['modelId'])} has no version {a['version']}",
-    "WindowTooLong": lambda a: f"a challenge window of {a['window']} s exceeds the 365-day maximum",
+    "WindowOutOfRange": lambda a: (
+        f"a challenge window of {a['window']} s is outside this registry's range [{a['min']}, {a['max']}] s"
+    ),
+    "CodeHashMismatch": lambda a: (
+        f"the code at {a['target']} has code hash {_h(a['actual'])}, not the {_h(a['expected'])} the record pins"
+    ),
+    "RolesNotSeparate": lambda a: f"{a['account']} holds another registry role: admin and emergency must be separate keys",
+    "DeferredAgrees": lambda a: (
+        "challenge failed: the proposed verifier and deferred verifier agree on this proof"
+    ),
+    "ProofAlreadyRecorded": lambda a: (
+        f"this proof was already recorded (by {a['by']}); a proof is recorded once"
+    ),
+    "NoVrfVerifier": lambda a: "this registry has no VRF verifier: auditors cannot register",
+    "BadAuditorKeyProof": lambda a: (
+        f"VRF key proof for {a['account']} refused: it must prove auditorKeyAlpha of the sending account"
+    ),
+    "NotAnAuditor": lambda a: (
+        f"{a['account']} has not proved a VRF auditor key (`Registry.register_auditor` first)"
+    ),
+    "AuditAlreadyRecorded": lambda a: (
+        f"an audit of challenge {_h(a['challengeDigest'])} is already recorded under this auditor key"
+    ),
     "ZeroAddress": lambda a: "the zero address is not allowed",
     "SignerNotOwner": lambda a: (
         f"signature refused for model {_h(a['modelId'])}: it recovers to {a['signer']}, not the owner {a['owner']} "
@@ -84,11 +106,11 @@ _MESSAGES: Final[dict[str, Any]] = {
     ),
     "InvalidAuditCounts": lambda a: f"an audit cannot have {a['correct']} correct rows out of {a['sampled']} sampled",
     "NoDeferredVerifier": lambda a: (
-        f"model {_h(a['modelId'])} has no deferred verifier for its verifier {a['verifier']}: "
-        "run `zkml deploy --batch-verify` (the owner sets it)"
+        f"model {_h(a['modelId'])} version {a['version']} has no deferred verifier in its record: register with "
+        "`zkml deploy --batch-verify`, or propose an update with one (`zkml registry propose … --batch-verify`)"
     ),
     "BatchNeedsPerCircuitVerifier": lambda a: (
-        f"model {_h(a['modelId'])} uses the reusable verifier: batch verification needs a per-circuit verifier"
+        "a reusable verifier has no deferred variant: batch verification needs a per-circuit verifier"
     ),
     "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
     "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",

@@ -52,6 +52,42 @@ def to_model_id(value: str | bytes) -> bytes:
     return keccak(value.encode())
 
 
+def model_id_of(owner: str, name: str | bytes) -> bytes:
+    """The registry's id of ``name`` in ``owner``'s namespace: ``keccak256(abi.encode(owner, to_model_id(name)))``.
+
+    The registry derives every id this way from the registrant's address
+    (``ModelRegistry.modelIdOf``), so nobody can take a name in another
+    account's namespace.
+
+    Raises:
+        ConfigError: empty name or malformed address.
+    """
+    try:
+        addr = bytes.fromhex(to_checksum_address(owner)[2:])
+    except (ValueError, TypeError):
+        raise ConfigError(f"not an address: {owner!r}") from None
+    return keccak(addr.rjust(32, b"\0") + to_model_id(name))
+
+
+def parse_model_ref(value: str | bytes, default_owner: str | None) -> bytes:
+    """The model id a user names: ``0x`` + 64 hex digits (or 32 raw bytes) as is, ``0xOWNER/name``
+    in that owner's namespace, and a bare name in ``default_owner``'s.
+
+    Raises:
+        ConfigError: empty, a bare name with no default owner, or a malformed owner.
+    """
+    if isinstance(value, bytes):
+        return to_model_id(value)
+    if value.startswith("0x") and len(value) == 66:
+        return to_model_id(value)
+    owner, sep, name = value.partition("/")
+    if sep and owner.startswith("0x") and len(owner) == 42:
+        return model_id_of(owner, name)
+    if default_owner is None:
+        raise ConfigError(f"model {value!r}: name its owner (0xOWNER/{value}) or give the 0x model id")
+    return model_id_of(default_owner, value)
+
+
 def to_bytes32(value: str | bytes | int | None, what: str = "value") -> bytes:
     """A bytes32 from hex (sha256 digests, 0x-prefixed or not), raw bytes, an int, or None (zero).
 
@@ -198,7 +234,7 @@ class InstanceLayout:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """One version of a model as the registry stores it."""
+    """One version of a model as the registry stores it (every field is part of the signed record)."""
 
     verifier: str
     """Verifier contract (a reusable verifier when :attr:`vka` is set)."""
@@ -216,16 +252,30 @@ class ModelRecord:
     """Where humans find the model card."""
     vka: str | None = None
     """Data contract holding the VK artifact (reusable verifier only)."""
+    verifier_code_hash: bytes = ZERO32
+    """``extcodehash`` of :attr:`verifier`; the registry refuses a record (and later every verification)
+    whose verifier code differs. Zero here: :class:`zkml.evm.registry.Registry` reads it from the chain."""
+    deferred_verifier: str | None = None
+    """Deferred-pairing variant of the verifier, used by ``verifyBatch`` (None: no batch verification)."""
+    deferred_code_hash: bytes = ZERO32
+    """``extcodehash`` of :attr:`deferred_verifier` (filled from the chain like :attr:`verifier_code_hash`)."""
+    challenge_window: int | None = None
+    """Seconds the next update of the model must wait while this version is active; None: the
+    registry's minimum (filled in by :class:`zkml.evm.registry.Registry`)."""
 
     def as_tuple(self) -> tuple[Any, ...]:
         """ABI tuple order of the Solidity struct."""
         return (
             to_checksum_address(self.verifier),
+            to_bytes32(self.verifier_code_hash, "verifier code hash"),
             to_checksum_address(self.vka) if self.vka else "0x" + "00" * 20,
+            to_checksum_address(self.deferred_verifier) if self.deferred_verifier else "0x" + "00" * 20,
+            to_bytes32(self.deferred_code_hash, "deferred verifier code hash"),
             to_bytes32(self.onnx_sha256, "onnx sha256"),
             to_bytes32(self.weights_commitment, "weights commitment"),
             to_bytes32(self.vk_digest, "vk digest"),
             to_bytes32(self.dataset_root, "dataset root"),
+            int(self.challenge_window or 0),
             self.layout.as_tuple(),
             self.metadata_uri,
         )
@@ -233,14 +283,18 @@ class ModelRecord:
     @classmethod
     def from_abi(cls, d: Mapping[str, Any]) -> ModelRecord:
         """From the decoded struct (dict by field name)."""
-        vka = str(d["vka"])
+        vka, deferred = str(d["vka"]), str(d["deferredVerifier"])
         return cls(
             verifier=str(d["verifier"]),
+            verifier_code_hash=bytes(d["verifierCodeHash"]),
             vka=None if int(vka, 16) == 0 else vka,
+            deferred_verifier=None if int(deferred, 16) == 0 else deferred,
+            deferred_code_hash=bytes(d["deferredCodeHash"]),
             onnx_sha256=bytes(d["onnxSha256"]),
             weights_commitment=bytes(d["weightsCommitment"]),
             vk_digest=bytes(d["vkDigest"]),
             dataset_root=bytes(d["datasetRoot"]),
+            challenge_window=int(d["challengeWindow"]),
             layout=InstanceLayout.from_abi(d["layout"]),
             metadata_uri=str(d["metadataURI"]),
         )
@@ -256,6 +310,8 @@ class ModelRecord:
         weights_commitment: str | bytes | None = None,
         dataset_root: str | bytes | None = None,
         metadata_uri: str = "",
+        deferred_verifier: str | None = None,
+        challenge_window: int | None = None,
     ) -> ModelRecord:
         """A record pointing at a deployed verifier (per-circuit or reusable)."""
         return cls(
@@ -267,19 +323,29 @@ class ModelRecord:
             weights_commitment=to_bytes32(weights_commitment, "weights commitment"),
             dataset_root=to_bytes32(dataset_root, "dataset root"),
             metadata_uri=metadata_uri,
+            deferred_verifier=deferred_verifier,
+            challenge_window=challenge_window,
         )
 
     def signable(self, model_id: str | bytes, version: int) -> provenance.ModelRecord:
-        """This record as ``version`` of ``model_id``, in the EIP-712 form its owner signs."""
+        """This record as ``version`` of the model id ``model_id``, in the EIP-712 form its owner signs.
+
+        The code hashes and the window must be filled in (see :meth:`zkml.evm.registry.Registry.complete`).
+        """
         return provenance.ModelRecord(
             model_id=to_model_id(model_id),
             version=int(version),
             verifier=to_checksum_address(self.verifier),
+            verifier_code_hash=to_bytes32(self.verifier_code_hash, "verifier code hash"),
             vka=to_checksum_address(self.vka) if self.vka else provenance.ZERO_ADDRESS,
+            deferred_verifier=(to_checksum_address(self.deferred_verifier) if self.deferred_verifier
+                               else provenance.ZERO_ADDRESS),
+            deferred_code_hash=to_bytes32(self.deferred_code_hash, "deferred verifier code hash"),
             onnx_sha256=to_bytes32(self.onnx_sha256, "onnx sha256"),
             weights_commitment=to_bytes32(self.weights_commitment, "weights commitment"),
             vk_digest=to_bytes32(self.vk_digest, "vk digest"),
             dataset_root=to_bytes32(self.dataset_root, "dataset root"),
+            challenge_window=int(self.challenge_window or 0),
             layout=self.layout.as_tuple(),
             metadata_uri=self.metadata_uri,
         )
@@ -288,11 +354,15 @@ class ModelRecord:
         """Machine-readable form."""
         return {
             "verifier": self.verifier,
+            "verifier_code_hash": "0x" + self.verifier_code_hash.hex(),
             "vka": self.vka,
+            "deferred_verifier": self.deferred_verifier,
+            "deferred_code_hash": "0x" + self.deferred_code_hash.hex(),
             "onnx_sha256": self.onnx_sha256.hex(),
             "weights_commitment": "0x" + self.weights_commitment.hex(),
             "vk_digest": self.vk_digest.hex(),
             "dataset_root": "0x" + self.dataset_root.hex(),
+            "challenge_window": self.challenge_window,
             "layout": dict(zip(("total", "input_offset", "input_len", "weights_offset", "weights_len",
                                 "output_offset", "output_len"), self.layout.as_tuple(), strict=True)),
             "metadata_uri": self.metadata_uri,
