@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from zkml.util import printable
 from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit folder or a circuit id.")]
@@ -48,7 +49,10 @@ def _circuit_line(c: Any, hit: bool) -> str:
 def _srs_warning(c: Any) -> str:
     from zkml.srs import DEV_WARNING
 
-    return f"\nWARNING: {DEV_WARNING}" if c.srs.insecure else ""
+    if c.srs.insecure:
+        return f"\nWARNING: {DEV_WARNING}"
+    origin = c.srs_origin()
+    return "" if origin.trusted else f"\nWARNING: {origin.label}"
 
 
 def export(
@@ -149,16 +153,14 @@ def prove(
                                  output_visibility=output_visibility),
         )
         t_compile = time.perf_counter() - t
-        b = do_prove(c, raw, timeout=timeout, progress=report)
-        b.data["timings"]["compile_seconds"] = t_compile
-        b.data["timings"]["cache_hit"] = hit
+        b = do_prove(c, raw, timeout=timeout, progress=report).with_timings(compile_seconds=t_compile, cache_hit=hit)
         b.save(out)
         return c, hit, b, time.perf_counter() - t
 
     c, hit, b, secs = run(go)
     outs = b.outputs
     lines = [_circuit_line(c, hit), f"proved {b.samples} sample(s) in {len(b.proofs)} proof(s) -> {out} ({secs:.2f}s total, "
-             f"prove {b.data['timings']['prove_seconds']:.2f}s)"]
+             f"prove {b.timings['prove_seconds']:.2f}s)"]
     if outs is not None:
         for i, row in enumerate(outs[:8]):
             arr = np.asarray(row)
@@ -168,16 +170,19 @@ def prove(
     else:
         lines.append("  outputs are private (not revealed)")
     emit(json_out, {"bundle": str(out), "circuit_id": c.circuit_id, "cache_hit": hit, "samples": b.samples,
-                    "proofs": len(b.proofs), "outputs": outs, "timings": b.data["timings"], "seconds": secs,
-                    "warnings": b.data["warnings"]}, "\n".join(lines) + _srs_warning(c))
+                    "proofs": len(b.proofs), "outputs": outs, "timings": dict(b.timings), "seconds": secs,
+                    "warnings": list(b.warnings)}, "\n".join(lines) + _srs_warning(c))
 
 
 def verify(
     bundle: Annotated[Path, typer.Argument(help="Proof bundle (from zkml prove).")],
-    circuit: Annotated[str | None, typer.Option("--circuit", help="Circuit folder or id (default: the bundle's, from the store).")] = None,
-    settings: Annotated[Path | None, typer.Option("--settings", help="settings.json (with --vk and --srs, instead of a store).")] = None,
+    circuit: Annotated[str | None, typer.Option("--circuit", help="Circuit id in the store (trusted) or a circuit folder (untrusted: the model is then not bound).")] = None,
+    settings: Annotated[Path | None, typer.Option("--settings", help="settings.json (with --vk and --srs, instead of a store; untrusted).")] = None,
     vk: Annotated[Path | None, typer.Option("--vk", help="Verifying key.")] = None,
     srs_file: Annotated[Path | None, typer.Option("--srs", help="SRS file.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Your ONNX: reproduce the circuit from it and bind the proof to it.")] = None,
+    trusted_srs: Annotated[list[Path] | None, typer.Option("--trusted-srs", help="File of SRS sha256 digests you trust (one per line); also $ZKML_TRUSTED_SRS.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 unless the model is bound and the SRS is a pinned ceremony file or trusted.")] = False,
     onchain: Annotated[bool, typer.Option("--onchain", help="Verify through the on-chain registry (eth_call) instead of locally.")] = False,
     record: Annotated[bool, typer.Option("--record", help="With --onchain: send a transaction so the verification is an event; the receipt goes into the bundle.")] = False,
     model_id: Annotated[str | None, typer.Option("--model-id", help="Registry model id (default: the one deployed for this circuit).")] = None,
@@ -187,45 +192,66 @@ def verify(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Verify a proof bundle: locally (digests, public instances, every SNARK) or --onchain. Exit 1 if invalid."""
+    """Verify a proof bundle: locally (digests, public instances, every SNARK; each claim bound or not) or --onchain. Exit 1 if invalid."""
     if onchain or record or batch:
         return _verify_onchain(bundle, record, model_id, rpc_url, key_file, store, json_out, batch)
     from zkml.bundle import Bundle
-    from zkml.errors import ConfigError
-    from zkml.verify import Artifacts, artifacts_from_dir, artifacts_from_store, verify_bundle
+    from zkml.verify import verify as do_verify
 
     def go() -> Any:
         b = Bundle.load(bundle)
-        st = _store(store)
-        if settings or vk or srs_file:
-            if not (settings and vk and srs_file):
-                raise ConfigError("--settings, --vk and --srs go together")
-            art = Artifacts(settings=settings, vk=vk, srs=srs_file)
-        elif circuit:
-            p = Path(circuit)
-            art = artifacts_from_dir(p) if p.is_dir() else artifacts_from_dir(st.find_circuit(circuit))
-        else:
-            art = artifacts_from_store(b, st)
-        return b, verify_bundle(b, art)
+        v = do_verify(b, _store(store), circuit=circuit, settings=settings, vk=vk, srs=srs_file, model=model,
+                      trusted_srs=[str(p) for p in trusted_srs or []], progress=progress(json_out))
+        return b, v
 
     b, v = run(go)
-    data = {"bundle": str(bundle), "model_sha256": b.model_sha256, "circuit_id": b.circuit_id, "samples": b.samples,
-            "outputs": b.outputs, "warnings": b.data.get("warnings", []), **v.as_dict()}
-    if v.valid:
-        outs = b.outputs
-        argmax = [int(np.argmax(r)) for r in outs] if outs else None
-        human = (f"valid: {b.samples} sample(s) of model {b.model_sha256[:16]}… under circuit {b.circuit_id}"
-                 + (f", outputs argmax {argmax[:16]}" if argmax is not None else ", outputs private")
-                 + f" ({len(b.proofs)} proof(s), {v.seconds:.2f}s)")
-        if b.data.get("warnings"):
-            human += "\nWARNING: " + "\nWARNING: ".join(b.data["warnings"])
-        emit(json_out, data, human)
+    strict_fail = strict and v.valid and not (v.model_bound and v.srs is not None and v.srs.trusted)
+    data = {"bundle": str(bundle), "samples": b.samples, "proofs": len(b.proofs), **v.as_dict(),
+            "strict": strict, "metadata": {"note": "written by the prover, not verified", **b.meta.as_dict()}}
+    if strict_fail:
+        data["valid"] = False
+        data["reason"] = "--strict: " + ("the model is not bound" if not v.model_bound else "the SRS is not trusted")
+    if v.valid and not strict_fail:
+        emit(json_out, data, render_verdict(b, v))
     else:
         if json_out:
             emit(True, data, "")
         else:
-            typer.echo(f"invalid: {v.reason}", err=True)
+            if v.valid:
+                typer.echo(render_verdict(b, v), err=True)
+            typer.echo(f"invalid: {printable(data['reason'])}", err=True)
         raise typer.Exit(1)
+
+
+def render_verdict(b: Any, v: Any) -> str:
+    """The human summary of a valid verdict: each claim with what bound it; metadata labelled."""
+    lines = [f"valid: {len(b.proofs)} proof(s) of {b.samples} sample(s) verify ({v.seconds:.2f}s)"]
+    for c in v.claims:
+        mark = "bound  " if c.bound else "NOT BOUND" if c.name == "model" else "unbound"
+        if c.name == "model":
+            value = f"sha256 {c.value}"
+        elif c.name == "circuit":
+            value = f"vk {c.value['vk_sha256'][:16]}…" + (f" (circuit {c.value['id']})" if "id" in c.value else "")
+        elif c.name == "outputs" and c.value is not None:
+            argmax = [int(np.argmax(r)) for r in c.value]
+            value = f"argmax {argmax[:16]}{' …' if len(argmax) > 16 else ''}"
+        elif c.name == "input" and c.value is not None:
+            value = f"{c.value['samples']} sample(s), sha256 {str(c.value['sha256'])[:16]}…"
+        elif c.name == "srs":
+            value = f"{c.value['kind']} {c.value['sha256'][:16]}…"
+        elif c.name in ("weights", "input commitment"):
+            value = ", ".join(str(x)[:16] + "…" for x in c.value[:2])
+        else:
+            value = "-"
+        lines.append(f"  {c.name:<9} {mark:<9} {value}: {c.basis}")
+    if v.srs is not None and not v.srs.trusted:
+        lines.append(f"WARNING: {v.srs.label}")
+    if not v.model_bound:
+        lines.append("WARNING: the model is NOT bound: this verdict says the proofs are valid for the given vk, not for any named model")
+    if b.meta.created or b.meta.tools:
+        lines.append(f"  metadata (not verified): created {printable(b.meta.created)}, "
+                     f"ezkl {printable(b.meta.tools.get('ezkl', '?'))}")
+    return "\n".join(lines)
 
 
 def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: str | None,
@@ -241,8 +267,7 @@ def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: s
         chain = open_chain(st, rpc_url, key_file, progress=report)
         res = verify_bundle_onchain(b, st, chain, model_id=model_id, record=record, batch=batch, progress=report)
         if record and res["valid"]:
-            b.data.setdefault("onchain", []).append(res)
-            b.save(bundle)
+            b.with_receipt(res).save(bundle)
         return b, res
 
     b, res = run(go)
@@ -278,21 +303,26 @@ def inspect(
         p = Path(target)
         if p.suffix == ".json" and p.is_file():
             b = Bundle.load(p)
-            d = b.data
-            summary = {k: d[k] for k in ("created", "model", "circuit", "srs", "warnings", "samples", "outputs", "timings", "onchain", "tools")}
+            d = b.to_json()
+            from zkml.srs import identify_digest
+
+            srs_label = identify_digest(b.srs_sha256, b.srs_logrows, _store(store)).label
+            summary = {k: d[k] for k in ("model", "circuit", "srs", "samples", "outputs", "metadata")}
+            summary["note"] = "inspect shows what the bundle claims; nothing here is verified (use zkml verify)"
             summary["proofs"] = [{"first_sample": e.first_sample, "real_samples": e.real_samples,
-                                  "instances": len(e.instances[0]), "proof_bytes": len(e.proof_hex) // 2 - 1} for e in b.proofs]
-            vis = d["circuit"]["visibility"]
+                                  "instances": len(e.instances[0]) if e.instances else 0,
+                                  "proof_bytes": len(e.proof_hex) // 2 - 1} for e in b.proofs]
+            vis = b.visibility
             human = "\n".join([
-                f"proof bundle v{d['version']} created {d['created']}",
-                f"  model     sha256 {d['model']['sha256']}",
-                f"  circuit   {d['circuit']['id']} (logrows {d['circuit']['logrows']}, batch {d['circuit']['batch_size']}, "
-                f"input {vis['input']}, params {vis['params']}, output {vis['output']})",
-                f"  vk        sha256 {d['circuit']['vk_sha256']}",
-                f"  srs       {d['srs']['kind']} k={d['srs']['logrows']}" + (" (INSECURE dev SRS)" if d['srs'].get('insecure') else ""),
-                f"  samples   {d['samples']} in {len(b.proofs)} proof(s) of {summary['proofs'][0]['proof_bytes']} bytes",
-                f"  outputs   " + ("private" if b.outputs is None else f"argmax {[int(np.argmax(r)) for r in b.outputs][:16]}"),
-                f"  on chain  " + (", ".join(f"{o.get('chain_id')}:{o.get('verifier')}" for o in d.get('onchain') or []) or "not recorded"),
+                f"proof bundle v{d['version']} (claims, not verified: run `zkml verify`)",
+                f"  model     sha256 {b.model_sha256}",
+                f"  circuit   {b.circuit_id} (logrows {b.circuit.logrows}, batch {b.batch_size}, "
+                f"input {vis.input}, params {vis.params}, output {vis.output})",
+                f"  vk        sha256 {b.vk_sha256}",
+                f"  srs       sha256 {b.srs_sha256[:16]}… k={b.srs_logrows}: {srs_label}",
+                f"  samples   {b.samples} in {len(b.proofs)} proof(s) of {summary['proofs'][0]['proof_bytes']} bytes",
+                "  outputs   " + ("private" if b.outputs is None else f"argmax {[int(np.argmax(r)) for r in b.outputs][:16]}"),
+                "  metadata  " + printable(f"created {b.meta.created}, {len(b.onchain)} claimed on-chain receipt(s)"),
             ])
             return summary, human
         st = _store(store)
@@ -304,7 +334,7 @@ def inspect(
             f"  model     sha256 {s['model_sha256']}",
             f"  size      logrows {s['logrows']} ({s['num_rows']} rows used), batch {s['batch_size']}, scale {s['input_scale']}",
             f"  keys      pk {s['pk_bytes'] / 1e6:.1f} MB, vk {s['vk_bytes'] / 1e3:.1f} kB",
-            f"  srs       {s['srs']['kind']} k={s['srs']['logrows']}" + (" (INSECURE dev SRS)" if s['srs']['insecure'] else ""),
+            f"  srs       k={s['srs']['logrows']}: {s['srs']['origin']['label']}",
             f"  accuracy  max abs error {acc.get('max_abs_error', 0):.4g}, argmax agreement {100 * acc.get('argmax_agreement', 0):.1f}% "
             f"on {acc.get('samples')} calibration samples",
             f"  folder    {s['folder']}",

@@ -39,7 +39,7 @@ def test_compile_prove_verify_inspect_json(store: Store, tmp_path: Path, test_se
     code, out, _ = _zkml("verify", str(proof), "--json", store=store)
     assert code == 0 and json.loads(out)["valid"] is True
     code, out, _ = _zkml("inspect", str(proof), store=store)
-    assert code == 0 and "INSECURE dev SRS" in out and c["circuit_id"] in out
+    assert code == 0 and "INSECURE development SRS" in out and c["circuit_id"] in out
     code, out, _ = _zkml("inspect", c["circuit_id"][:8], "--json", store=store)
     assert code == 0 and json.loads(out)["circuit_id"] == c["circuit_id"]
 

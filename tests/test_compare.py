@@ -237,12 +237,13 @@ def test_clean_bundle_passes(mlp_bundle: Bundle, mlp_circuit: Circuit) -> None:
 def test_hidden_input_must_match_the_commitment(mlp_circuit: Circuit, test_set: tuple[np.ndarray, np.ndarray]) -> None:
     x = _x(test_set, 2)
     b = prove(mlp_circuit, x, reveal_input=False)
-    assert b.data["input"]["values"] is None
+    assert b.to_json()["input"]["values"] is None
     with pytest.raises(InputError, match="does not reveal its input"):
         compare_bundle(b, circuit=mlp_circuit)
-    # The exact input: its sha256 matches
+    # The exact input: it matches the proofs' public instances (an unrevealed input has no sha256 in the bundle)
+    assert b.input_sha256 is None
     c = compare_bundle(b, circuit=mlp_circuit, samples=x)
-    assert c.ok and "sha256" in c.checks[1].detail
+    assert c.ok and "quantized public input" in c.checks[1].detail
     # Off by less than half a quantization step: not the same floats, but the same public instances
     c = compare_bundle(b, circuit=mlp_circuit, samples=x + 1e-4)
     assert c.ok and "quantized public input" in c.checks[1].detail
@@ -259,13 +260,17 @@ def _forge(broken: Circuit, honest_onnx: Path, store: Store, root: Path) -> Circ
     Everything in it is self-consistent (files match the manifest), so bundle
     verification cannot tell; only re-executing the named ONNX can.
     """
+    from zkml.util import sha256_json
+
     forged_store = Store(root / "forged-store")
     shutil.copytree(store.root / "srs", forged_store.root / "srs")
-    folder = forged_store.circuit_dir(broken.circuit_id)
+    man = json.loads((broken.folder / "manifest.json").read_text())
+    man["key"]["onnx_sha256"] = man["model"]["sha256"] = sha256_file(honest_onnx)
+    man["store_key"] = sha256_json(man["key"])
+    man["circuit_id"] = man["store_key"][:20]
+    folder = forged_store.circuit_dir(man["circuit_id"])
     shutil.copytree(broken.folder, folder)
     shutil.copyfile(honest_onnx, folder / "model.onnx")
-    man = json.loads((folder / "manifest.json").read_text())
-    man["model"]["sha256"] = sha256_file(honest_onnx)
     man["files"]["model.onnx"] = sha256_file(folder / "model.onnx")
     write_json_atomic(folder / "manifest.json", man)
     return open_circuit(folder, forged_store)
@@ -281,6 +286,11 @@ def test_bundle_from_a_circuit_of_other_weights_is_flagged(
     fstore = Store(tmp_path / "forged-store")
     v = verify_bundle(b, artifacts_from_store(b, fstore))
     assert v.valid, v.reason
+    # Reproduction from the honest ONNX is not: the vk is not the honest model's
+    from zkml.verify import verify
+
+    r = verify(b, fstore, model=MLP)
+    assert not r.valid and "NOT the one" in (r.reason or "")
     # Re-execution is not
     c = compare_bundle(b, circuit=forged)
     assert not c.ok
@@ -320,7 +330,7 @@ def test_bundle_against_another_onnx_is_flagged(mlp_bundle: Bundle, tmp_path: Pa
 
 
 def test_private_outputs_cannot_be_compared(mlp_bundle: Bundle) -> None:
-    d = json.loads(json.dumps(mlp_bundle.data))
+    d = json.loads(json.dumps(mlp_bundle.to_json()))
     d["outputs"]["values"] = None
     with pytest.raises(ConfigError, match="outputs are private"):
         compare_bundle(Bundle.parse(d), onnx_path=MLP)

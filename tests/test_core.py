@@ -27,6 +27,7 @@ from zkml.inputs import load_samples
 from zkml.onnx_check import load_model
 from zkml.prove import prove
 from zkml.store import Store
+from zkml.util import sha256_json
 from zkml.verify import Artifacts, artifacts_from_store, verify_bundle
 
 
@@ -40,12 +41,12 @@ def _verify(data: dict[str, Any], store: Store) -> tuple[bool, str | None]:
 
 
 def test_mlp_roundtrip(mlp_bundle: Bundle, mlp_circuit: Circuit, store: Store, test_set: Any) -> None:
-    valid, reason = _verify(mlp_bundle.data, store)
+    valid, reason = _verify(mlp_bundle.to_json(), store)
     assert valid, reason
     assert mlp_bundle.samples == 1
     assert mlp_bundle.model_sha256 == load_model(MLP).sha256
-    assert mlp_bundle.data["circuit"]["vk_sha256"] == mlp_circuit.files["vk.key"]
-    assert mlp_bundle.data["srs"]["insecure"] is True and mlp_bundle.data["warnings"]
+    assert mlp_bundle.to_json()["circuit"]["vk_sha256"] == mlp_circuit.files["vk.key"]
+    assert mlp_bundle.meta.prover_srs["insecure"] is True and mlp_bundle.warnings
     # The proven outputs are the float model's, within quantization error
     from zkml.calibrate import float_outputs
 
@@ -58,7 +59,7 @@ def test_mlp_roundtrip(mlp_bundle: Bundle, mlp_circuit: Circuit, store: Store, t
 def test_cnn_roundtrip(cnn_circuit: Circuit, store: Store, test_set: Any) -> None:
     x = test_set[0][1:2].reshape(1, 1, 8, 8)
     b = prove(cnn_circuit, x)
-    valid, reason = _verify(b.data, store)
+    valid, reason = _verify(b.to_json(), store)
     assert valid, reason
     assert np.argmax(b.outputs[0]) == test_set[1][1]
 
@@ -70,7 +71,7 @@ def test_batch_proof_with_padding(store: Store, test_set: Any) -> None:
     b = prove(c, test_set[0][:3])
     assert [(p.first_sample, p.real_samples) for p in b.proofs] == [(0, 2), (2, 1)]
     assert len(b.outputs) == 3
-    valid, reason = _verify(b.data, store)
+    valid, reason = _verify(b.to_json(), store)
     assert valid, reason
 
 
@@ -100,6 +101,7 @@ def _edit_input(d: dict[str, Any]) -> None:
 def _edit_input_instance_and_value(d: dict[str, Any]) -> None:
     d["input"]["values"][0][10] = 1.0
     d["proofs"][0]["instances"][0][10] = (64).to_bytes(32, "little").hex()
+    d["input"]["sha256"] = sha256_json(d["input"]["values"])  # a consistent lie: only the SNARK can catch it
 
 
 def _other_model(d: dict[str, Any]) -> None:
@@ -136,7 +138,7 @@ TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("claim another model", _other_model, "model"),
     ("claim another vk", _other_vk_digest, "vk"),
     ("claim other settings", _other_settings_digest, "settings"),
-    ("claim more samples than proven", _drop_proof, "cover"),
+    ("claim more samples than proven", _drop_proof, "samples"),
     ("claim another visibility", _visibility, "visibility"),
 ]
 
@@ -145,7 +147,7 @@ TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_tampered_bundle_is_refused(
     mlp_bundle: Bundle, store: Store, name: str, tamper: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
-    d = copy.deepcopy(mlp_bundle.data)
+    d = copy.deepcopy(mlp_bundle.to_json())
     tamper(d)
     valid, why = _verify(d, store)
     assert not valid, name
@@ -155,13 +157,13 @@ def test_tampered_bundle_is_refused(
 def test_bundle_of_another_circuit_is_refused(mlp_bundle: Bundle, cnn_circuit: Circuit, store: Store) -> None:
     """Verifying an MLP bundle against the CNN's artifacts (a swapped vk/settings) fails on digests."""
     art = Artifacts(settings=cnn_circuit.settings_path, vk=cnn_circuit.vk, srs=cnn_circuit.srs.path)
-    v = verify_bundle(Bundle.parse(copy.deepcopy(mlp_bundle.data)), art)
+    v = verify_bundle(Bundle.parse(copy.deepcopy(mlp_bundle.to_json())), art)
     assert not v.valid and "digest" in (v.checks[-1]["name"])
 
 
 def test_swapped_vk_file_is_refused(mlp_bundle: Bundle, mlp_circuit: Circuit, cnn_circuit: Circuit, tmp_path: Path) -> None:
     """Even with the bundle's vk digest rewritten to the swapped key, the SNARK fails."""
-    d = copy.deepcopy(mlp_bundle.data)
+    d = copy.deepcopy(mlp_bundle.to_json())
     d["circuit"]["vk_sha256"] = cnn_circuit.files["vk.key"]
     art = Artifacts(settings=mlp_circuit.settings_path, vk=cnn_circuit.vk, srs=mlp_circuit.srs.path)
     v = verify_bundle(Bundle.parse(d), art)
@@ -173,7 +175,7 @@ def test_edited_settings_file_is_refused(mlp_bundle: Bundle, mlp_circuit: Circui
     s["run_args"]["input_scale"] += 1
     (tmp_path / "settings.json").write_text(json.dumps(s))
     art = Artifacts(settings=tmp_path / "settings.json", vk=mlp_circuit.vk, srs=mlp_circuit.srs.path)
-    v = verify_bundle(Bundle.parse(copy.deepcopy(mlp_bundle.data)), art)
+    v = verify_bundle(Bundle.parse(copy.deepcopy(mlp_bundle.to_json())), art)
     assert not v.valid and "settings" in (v.reason or "")
 
 
@@ -183,7 +185,8 @@ def test_edited_settings_file_is_refused(mlp_bundle: Bundle, mlp_circuit: Circui
         ("not json", "not a JSON file"),
         ('{"format": "something-else"}', "not a zkml proof bundle"),
         ('{"format": "zkml-proof-bundle", "version": 99}', "version 99"),
-        ('{"format": "zkml-proof-bundle", "version": 1}', "malformed bundle"),
+        ('{"format": "zkml-proof-bundle", "version": 1}', "version 1 is not supported"),
+        ('{"format": "zkml-proof-bundle", "version": 2}', "malformed bundle"),
     ],
 )
 def test_malformed_bundles_raise(tmp_path: Path, content: str, message: str) -> None:
@@ -299,15 +302,24 @@ def test_prove_timeout_is_clean(mlp_circuit: Circuit, test_set: Any, store: Stor
     open_circuit(mlp_circuit.folder, store)
 
 
-def test_ceremony_srs_by_path(tmp_path: Path, mlp_circuit: Circuit) -> None:
-    """A ceremony file is accepted by path (checked for k and size), and a wrong one refused."""
+def test_srs_by_path_is_checked_and_its_origin_comes_from_the_verifier(tmp_path: Path, mlp_circuit: Circuit, store: Store) -> None:
+    """An SRS file given by path is checked for k and size; its kind is decided by its digest alone."""
     from zkml.errors import SRSError
-    from zkml.srs import ceremony_srs
+    from zkml.srs import ceremony_srs, identify
 
     good = tmp_path / "kzg.srs"
-    shutil.copyfile(mlp_circuit.srs.path, good)
+    shutil.copyfile(mlp_circuit.srs.path, good)  # an ezkl.gen_srs file, renamed as if it were a ceremony's
     s = ceremony_srs(good, mlp_circuit.logrows)
-    assert s.kind == "ceremony" and not s.insecure
+    assert s.kind == "file"
+    # This store knows it as its own dev SRS; any other store cannot tell it from any file: unknown, never ceremony
+    assert identify(good, store).kind == "dev"
+    other = identify(good, tmp_path / "elsewhere")
+    assert other.kind == "unknown" and not other.trusted and "UNKNOWN" in other.label
+    # Only the user's own list makes it trusted
+    lst = tmp_path / "trusted.txt"
+    lst.write_text(f"# my ceremony files\n{s.sha256} my-kzg-k{s.logrows}\n")
+    t = identify(good, tmp_path / "elsewhere", trusted=[str(lst)])
+    assert t.kind == "trusted" and t.trusted and "my-kzg" in t.label
     with pytest.raises(SRSError, match="needs logrows"):
         ceremony_srs(good, mlp_circuit.logrows + 1)
     bad = tmp_path / "truncated.srs"

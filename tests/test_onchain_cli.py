@@ -55,7 +55,7 @@ def test_verify_onchain_and_record(deployed: dict[str, Any], store: Store, mlp_b
     assert res["valid"] and res["proofs"][0]["gas"] > 100_000 and not res["recorded"]
     r = _cli(store, "verify", str(path), "--onchain", "--record")
     assert r.exit_code == 0, r.stderr
-    receipt = Bundle.load(path).data["onchain"][-1]
+    receipt = Bundle.load(path).onchain[-1]
     assert receipt["chain_id"] == 31337 and receipt["proofs"][0]["tx"].startswith("0x")
     assert receipt["verifier"] == deployed["verifier"]["address"]
     r = _cli(store, "registry", "show", "digits_mlp", "--json")
@@ -65,7 +65,7 @@ def test_verify_onchain_and_record(deployed: dict[str, Any], store: Store, mlp_b
 
 
 def test_tampered_bundle_refused_on_chain(deployed: dict[str, Any], store: Store, mlp_bundle: Bundle, tmp_path: Path) -> None:
-    d = copy.deepcopy(mlp_bundle.data)
+    d = copy.deepcopy(mlp_bundle.to_json())
     col = d["proofs"][0]["instances"][0]
     col[-1] = col[-2]
     path = tmp_path / "bad.json"

@@ -48,18 +48,18 @@ def test_hashed_input_and_params(hashed_circuit: Circuit, store: Store) -> None:
     wc = hashed_circuit.manifest["weights_commitment"]
     assert isinstance(wc, list) and len(wc) == 1
     b = prove(hashed_circuit, CAL[:1])
-    assert b.data["input"]["values"] is None  # a hashed input is not revealed by default
-    assert b.data["circuit"]["weights_commitment"] == wc
+    assert b.to_json()["input"]["values"] is None  # a hashed input is not revealed by default
+    assert b.to_json()["circuit"]["weights_commitment"] == wc
     col = b.proofs[0].instances[0]
     assert len(col) == 2 + 2  # input hash, params hash, then the two public outputs
     assert col[1] == wc[0]
-    assert _verify(b.data, store)[0]
+    assert _verify(b.to_json(), store)[0]
 
 
 def test_revealed_hashed_input_is_checked_against_its_commitment(hashed_circuit: Circuit, store: Store) -> None:
     b = prove(hashed_circuit, CAL[1:2], reveal_input=True)
-    assert _verify(b.data, store)[0]
-    d = copy.deepcopy(b.data)
+    assert _verify(b.to_json(), store)[0]
+    d = copy.deepcopy(b.to_json())
     d["input"]["values"][0][0] += 0.25
     valid, reason = _verify(d, store)
     assert not valid and "preimage" in (reason or "")
@@ -67,7 +67,7 @@ def test_revealed_hashed_input_is_checked_against_its_commitment(hashed_circuit:
 
 def test_other_weights_commitment_is_refused(hashed_circuit: Circuit, store: Store) -> None:
     b = prove(hashed_circuit, CAL[2:3])
-    d = copy.deepcopy(b.data)
+    d = copy.deepcopy(b.to_json())
     d["circuit"]["weights_commitment"] = [d["proofs"][0]["instances"][0][0]]
     valid, reason = _verify(d, store)
     assert not valid and "weights commitment" in (reason or "")
@@ -79,8 +79,8 @@ def test_public_input_hashed_output(tiny_onnx: Path, store: Store) -> None:
     b = prove(c, CAL[3:4])
     col = b.proofs[0].instances[0]
     assert len(col) == 4 + 1
-    assert _verify(b.data, store)[0]
-    d = copy.deepcopy(b.data)
+    assert _verify(b.to_json(), store)[0]
+    d = copy.deepcopy(b.to_json())
     d["outputs"]["values"][0][0] += 0.5
     valid, reason = _verify(d, store)
     assert not valid and "outputs differ" in (reason or "")

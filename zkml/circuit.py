@@ -22,9 +22,9 @@ import numpy as np
 from zkml.calibrate import AccuracyReport, CircuitOptions, calibrate
 from zkml.errors import CircuitError, ConfigError, StoreError
 from zkml.onnx_check import ModelInfo, load_model
-from zkml.srs import DEV_WARNING, SRS, ceremony_srs, dev_srs, read_header
+from zkml.srs import DEV_WARNING, SRS, ceremony_srs, dev_srs, identify, read_header
 from zkml.store import Manifest, Store
-from zkml.util import native_output_captured, sha256_bytes, sha256_json
+from zkml.util import native_output_captured, sha256_bytes, sha256_file, sha256_json
 
 CIRCUIT_FORMAT = 1
 FILES = ("model.onnx", "settings.json", "model.compiled", "vk.key", "pk.key", "calibration.json")
@@ -103,6 +103,24 @@ class Circuit:
     def calibration(self) -> dict[str, Any]:
         return json.loads((self.folder / "calibration.json").read_text())
 
+    def artifacts(self) -> Any:
+        """The circuit's public artifacts for :mod:`zkml.verify`, trusted: this store built them."""
+        from zkml.verify import Artifacts
+
+        wc = self.manifest.get("weights_commitment")
+        return Artifacts(
+            settings=self.settings_path, vk=self.vk, srs=self.srs.path, compiled=self.compiled, source="store",
+            circuit_id=self.circuit_id, model_sha256=self.model_sha256, input_name=self.input_name,
+            sample_shape=tuple(self.sample_shape), weights_commitment=tuple(wc) if wc else None,
+            model_basis=f"this store built circuit {self.circuit_id} from it (every file digest-checked)",
+        )
+
+    def srs_origin(self) -> Any:
+        """Where this circuit's SRS comes from (:func:`zkml.srs.identify`)."""
+        from zkml.srs import identify
+
+        return identify(self.srs.path, self.folder.parent.parent)
+
     def summary(self) -> dict[str, Any]:
         """JSON-friendly description (what ``zkml inspect CIRCUIT`` prints)."""
         s = self.settings
@@ -123,7 +141,7 @@ class Circuit:
             },
             "pk_bytes": self.pk.stat().st_size,
             "vk_bytes": self.vk.stat().st_size,
-            "srs": self.srs.describe(),
+            "srs": {**self.srs.describe(), "origin": self.srs_origin().as_dict()},
             "files": self.files,
             "accuracy": cal.get("report"),
             "tools": self.manifest.get("tools"),
@@ -160,16 +178,30 @@ def open_circuit(folder: Path, store: Store) -> Circuit:
 
 def _from_manifest(manifest: Manifest, store: Store) -> Circuit:
     m = manifest.data
-    s = m["srs"]
-    if s["kind"] == "dev":
-        srs = dev_srs(store.root, int(s["logrows"]))
-        if srs.sha256 != s["sha256"]:
-            raise StoreError(f"circuit {manifest.folder.name}: its dev SRS changed since setup; rebuild it")
+    name = manifest.folder.name
+    # The manifest must be the one this store wrote for this folder's key
+    try:
+        consistent = (
+            m["circuit_id"] == name
+            and m["store_key"] == sha256_json(m["key"])
+            and str(m["store_key"]).startswith(name)
+            and m["key"]["onnx_sha256"] == m["model"]["sha256"] == m["files"]["model.onnx"]
+        )
+        s = m["srs"]
+        kind, logrows, digest = str(s["kind"]), int(s["logrows"]), str(s["sha256"])
+    except (KeyError, TypeError, ValueError):
+        consistent = False
+    if not consistent:
+        raise StoreError(f"circuit {name}: its manifest does not match its store key; rebuild it")
+    if kind == "dev":
+        srs = dev_srs(store.root, logrows)
+        if srs.sha256 != digest:
+            raise StoreError(f"circuit {name}: its dev SRS changed since setup; rebuild it")
     else:
         p = Path(s["path"])
-        if read_header(p) != int(s["logrows"]):
-            raise StoreError(f"circuit {manifest.folder.name}: ceremony SRS {p} changed since setup")
-        srs = SRS(path=p, logrows=int(s["logrows"]), sha256=s["sha256"], kind="ceremony")
+        if read_header(p) != logrows or sha256_file(p) != digest:
+            raise StoreError(f"circuit {name}: SRS file {p} changed since setup")
+        srs = SRS(path=p, logrows=logrows, sha256=digest, kind="file")
     return Circuit(folder=manifest.folder, circuit_id=m["circuit_id"], manifest=m, srs=srs)
 
 
@@ -201,7 +233,7 @@ def compile_model(
         raise ConfigError("calibration data is empty")
     srs_id = "dev"
     if srs_path is not None:
-        srs_id = "ceremony:" + ceremony_srs(srs_path, read_header(Path(srs_path))).sha256
+        srs_id = "ceremony:" + ceremony_srs(srs_path, read_header(Path(srs_path))).sha256  # key kept stable
     key = circuit_key(info, options, calibration, srs_id)
     digest = sha256_json(key)
     cid = digest[:20]
@@ -260,6 +292,8 @@ def _build(
             srs = dev_srs(store.root, logrows)
         else:
             srs = ceremony_srs(srs_path, logrows)
+            origin = identify(srs.path, store.root)
+            progress(f"SRS {srs.path.name}: {origin.label}")
         timings["srs"] = time.perf_counter() - t
         # Keys
         t = time.perf_counter()
@@ -284,7 +318,7 @@ def _build(
             )
         )
         srs_meta: dict[str, Any] = srs.describe()
-        if srs.kind == "ceremony":
+        if srs.kind != "dev":
             srs_meta["path"] = str(srs.path)
         store.write_manifest(
             staging,

@@ -425,18 +425,17 @@ def input_commitment(bundle: Bundle, samples: np.ndarray) -> Check:
     failing that, the proofs' public instances: the quantized input itself when
     the input is public, its Poseidon hash when hashed.
     """
-    d = bundle.data
     if len(samples) != bundle.samples:
         return Check("input commitment", False, f"--input has {len(samples)} sample(s), the bundle proves {bundle.samples}")
-    if sha256_json(samples.astype(np.float64).tolist()) == d["input"].get("sha256"):
+    if bundle.input_sha256 is not None and sha256_json(samples.astype(np.float64).tolist()) == bundle.input_sha256:
         return Check("input commitment", True, "the input matches the bundle's input sha256")
-    vis = d["circuit"]["visibility"]["input"]
+    vis = bundle.visibility.input
     if vis not in ("public", "hashed"):
         return Check("input commitment", False, "the input does not match the bundle's input sha256 (and the input is private)")
     import ezkl
 
-    scale = int(d["circuit"]["input_scale"])
-    B = int(d["circuit"]["batch_size"])
+    scale = bundle.circuit.input_scale
+    B = bundle.batch_size
     for i, e in enumerate(bundle.proofs):
         rows = samples[e.first_sample : e.first_sample + e.real_samples]
         if len(rows) != e.real_samples:
@@ -481,10 +480,9 @@ def compare_bundle(
             commitment (the user named the wrong input: not a verdict on the bundle).
         ModelError: the ONNX cannot be run.
     """
-    from zkml.verify import Artifacts, verify_bundle
+    from zkml.verify import verify_bundle
 
     tol_override = check_tolerance(tolerance)
-    d = bundle.data
     checks: list[Check] = []
     # The outputs to judge
     if bundle.outputs is None:
@@ -505,8 +503,8 @@ def compare_bundle(
         else f"{onnx_path} (sha256 {info.sha256[:16]}…) is not the model the bundle names ({bundle.model_sha256[:16]}…)",
     ))
     # The input
-    shape = tuple(int(x) for x in d["model"]["sample_shape"])
-    revealed = d["input"].get("values")
+    shape = tuple(bundle.model.sample_shape)
+    revealed = bundle.input_values
     if samples is not None:
         samples = to_samples(samples, shape, source="--input")
         match = input_commitment(bundle, samples)
@@ -515,7 +513,7 @@ def compare_bundle(
         checks.append(match)
     elif revealed is not None:
         samples = to_samples(np.asarray(revealed, dtype=np.float64), shape, source="bundle input")
-        if sha256_json(samples.astype(np.float64).tolist()) != d["input"].get("sha256"):
+        if sha256_json(samples.astype(np.float64).tolist()) != bundle.input_sha256:
             checks.append(Check("input commitment", False, "the bundle's revealed input does not match its own input sha256"))
         else:
             checks.append(Check("input commitment", True, "the input is revealed in the bundle"))
@@ -525,8 +523,7 @@ def compare_bundle(
         raise ConfigError(f"the bundle's samples have shape {list(shape)}, {onnx_path} takes {list(info.sample_shape)}")
     # The proofs
     if artifacts is None and circuit is not None:
-        artifacts = Artifacts(settings=circuit.settings_path, vk=circuit.vk, srs=circuit.srs.path,
-                              model_sha256=circuit.model_sha256, weights_commitment=circuit.manifest.get("weights_commitment"))
+        artifacts = circuit.artifacts()
     if artifacts is not None and verify:
         progress(f"verifying {len(bundle.proofs)} proof(s)")
         v = verify_bundle(bundle, artifacts)
@@ -540,12 +537,12 @@ def compare_bundle(
     progress(f"re-executing {len(samples)} sample(s) with onnxruntime")
     ref, outputs = run_onnxruntime(Path(onnx_path), info, samples)
     seconds[REFERENCE] = time.perf_counter() - t
-    in_scale = int(d["circuit"]["input_scale"])
+    in_scale = bundle.circuit.input_scale
     param_scale = in_scale
     if artifacts is not None:
         param_scale = int(json.loads(Path(artifacts.settings).read_text())["run_args"]["param_scale"])
     emulated = emulate_fixed_point(Path(onnx_path), info, samples, in_scale, param_scale)
-    tols = _tolerances(outputs, ref, emulated, [int(s) for s in d["circuit"]["output_scales"]], tol_override)
+    tols = _tolerances(outputs, ref, emulated, list(bundle.circuit.output_scales), tol_override)
     if proven.shape != ref.shape:
         rows = [Row("circuit", name, "error", f"the bundle reports outputs of shape {list(proven.shape)}, the model gives "
                     f"{list(ref.shape)}", within=False) for name, _ in outputs]

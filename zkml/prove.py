@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from zkml.bundle import FORMAT, VERSION, Bundle, ProofEntry, now_iso
+from zkml.bundle import Bundle, CircuitPart, Metadata, ModelPart, ProofEntry, Visibility
 from zkml.calibrate import batches
 from zkml.circuit import Circuit
 from zkml.errors import InputError, ProofError, ProveTimeout
@@ -30,7 +30,7 @@ from zkml.inputs import to_ezkl_json, to_samples
 from zkml.quant import felts_to_floats
 from zkml.srs import DEV_WARNING
 from zkml.store import tool_versions
-from zkml.util import native_output_captured, sha256_json
+from zkml.util import native_output_captured, now_iso, sha256_json
 
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -142,8 +142,9 @@ def prove(
 ) -> Bundle:
     """Prove ``raw_input`` (one sample or several) and return the bundle.
 
-    ``reveal_input``: include the float input in the bundle. Default: only when
-    the input is public (it is in the instances anyway).
+    ``reveal_input``: include the float input in the bundle (a hashed input is
+    then revealed with its quantized preimage). Default: only when the input is
+    public (it is in the instances anyway). A private input is never revealed.
 
     Raises:
         InputError: bad shape/values.
@@ -153,7 +154,8 @@ def prove(
     samples = check_samples(circuit, raw_input)
     opts = circuit.options
     vis = {"input": opts.input_visibility, "params": opts.param_visibility, "output": opts.output_visibility}
-    reveal = (vis["input"] == "public") if reveal_input is None else reveal_input
+    # A private input is never revealed: nothing would bind the values to the proof.
+    reveal = vis["input"] != "private" and ((vis["input"] == "public") if reveal_input is None else reveal_input)
     settings = circuit.settings
     out_scales = settings["model_output_scales"]
     B = circuit.batch_size
@@ -195,46 +197,40 @@ def prove(
                     prove_seconds=secs,
                 )
             )
-    tools = tool_versions()
-    warnings = [DEV_WARNING] if circuit.srs.insecure else []
-    data: dict[str, Any] = {
-        "format": FORMAT,
-        "version": VERSION,
-        "created": now_iso(),
-        "model": {
-            "sha256": circuit.model_sha256,
-            "input_name": circuit.input_name,
-            "sample_shape": list(circuit.sample_shape),
-        },
-        "circuit": {
-            "id": circuit.circuit_id,
-            "settings_sha256": circuit.files["settings.json"],
-            "vk_sha256": circuit.files["vk.key"],
-            "compiled_sha256": circuit.files["model.compiled"],
-            "logrows": circuit.logrows,
-            "batch_size": B,
-            "input_scale": int(settings["run_args"]["input_scale"]),
-            "output_scales": [int(s) for s in out_scales],
-            "output_sizes": output_sizes,
-            "visibility": vis,
-            "weights_commitment": weights_commitment,
-        },
-        "srs": circuit.srs.describe(),
-        "warnings": warnings,
-        "samples": len(samples),
-        "input": {
-            "visibility": vis["input"],
-            "values": samples.astype(np.float64).tolist() if reveal else None,
-            "sha256": sha256_json(samples.astype(np.float64).tolist()),
-        },
-        "outputs": {"visibility": vis["output"], "values": outputs if vis["output"] != "private" else None},
-        "proofs": [e.as_dict() for e in entries],
-        "tools": tools,
-        "timings": {
-            "witness_seconds": t_wit,
-            "prove_seconds": sum(e.prove_seconds for e in entries),
-            "total_seconds": time.perf_counter() - t_total,
-        },
-        "onchain": [],
-    }
-    return Bundle(data)
+    warnings = (DEV_WARNING,) if circuit.srs.insecure else ()
+    values = samples.astype(np.float64).tolist() if reveal else None
+    c = CircuitPart(
+        id=circuit.circuit_id,
+        settings_sha256=circuit.files["settings.json"],
+        vk_sha256=circuit.files["vk.key"],
+        compiled_sha256=circuit.files["model.compiled"],
+        logrows=circuit.logrows,
+        batch_size=B,
+        input_scale=int(settings["run_args"]["input_scale"]),
+        output_scales=tuple(int(s) for s in out_scales),
+        output_sizes=tuple(output_sizes),
+        visibility=Visibility(**vis),
+        weights_commitment=tuple(weights_commitment) if weights_commitment is not None else None,
+    )
+    return Bundle(
+        model=ModelPart(sha256=circuit.model_sha256, input_name=circuit.input_name, sample_shape=tuple(circuit.sample_shape)),
+        circuit=c,
+        srs_sha256=circuit.srs.sha256,
+        srs_logrows=circuit.srs.logrows,
+        samples=len(samples),
+        input_values=values,
+        input_sha256=sha256_json(values) if values is not None else None,
+        outputs=outputs if vis["output"] != "private" else None,
+        proofs=entries,
+        meta=Metadata(
+            created=now_iso(),
+            tools=tool_versions(),
+            timings={
+                "witness_seconds": t_wit,
+                "prove_seconds": sum(e.prove_seconds for e in entries),
+                "total_seconds": time.perf_counter() - t_total,
+            },
+            warnings=warnings,
+            prover_srs={"kind": circuit.srs.kind, "insecure": circuit.srs.insecure},
+        ),
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -31,8 +32,10 @@ from filelock import FileLock, Timeout
 
 from zkml import __version__
 from zkml.errors import StoreError
-from zkml.util import read_json, sha256_file, write_json_atomic
+from zkml.util import printable, read_json, sha256_file, write_json_atomic
 
+CIRCUIT_ID = re.compile(r"[0-9a-f]{20}")
+CIRCUIT_PREFIX = re.compile(r"[0-9a-f]{1,20}")
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 LOCK_TIMEOUT_S = 3600.0
@@ -86,7 +89,17 @@ class Store:
         return self.root / "circuits"
 
     def circuit_dir(self, circuit_id: str) -> Path:
-        return self.circuits / circuit_id
+        """The folder of a circuit id; the id must be exactly a store key prefix.
+
+        Raises:
+            StoreError: not a circuit id (an id from a bundle is untrusted: never a path).
+        """
+        if not isinstance(circuit_id, str) or not CIRCUIT_ID.fullmatch(circuit_id):
+            raise StoreError(f"not a circuit id: {printable(repr(circuit_id))[:48]} (expected 20 lowercase hex chars)")
+        folder = self.circuits / circuit_id
+        if not folder.resolve().is_relative_to(self.circuits.resolve()):
+            raise StoreError(f"circuit {circuit_id} resolves outside the store")
+        return folder
 
     @contextmanager
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
@@ -121,6 +134,8 @@ class Store:
         except (ValueError, KeyError, TypeError, OSError):
             return None, "unreadable manifest"
         for name, digest in files.items():
+            if not isinstance(name, str) or "/" in name or name in ("", ".", "..") or name.startswith("."):
+                return None, "manifest names a file outside its folder"
             f = folder / name
             if not f.is_file():
                 return None, f"{name} is missing"
@@ -174,9 +189,14 @@ class Store:
         Raises:
             StoreError: no circuit, or an ambiguous prefix.
         """
-        if self.circuit_dir(prefix).is_dir():
+        if not isinstance(prefix, str) or not CIRCUIT_PREFIX.fullmatch(prefix):
+            raise StoreError(f"not a circuit id: {printable(repr(prefix))[:48]} (expected up to 20 lowercase hex chars)")
+        if len(prefix) == 20 and self.circuit_dir(prefix).is_dir():
             return self.circuit_dir(prefix)
-        hits = [d for d in self.circuits.glob(f"{prefix}*") if d.is_dir() and not d.name.startswith(".")]
+        if not self.circuits.is_dir():
+            raise StoreError(f"no circuit '{prefix}' in store {self.root}")
+        hits = [d for d in self.circuits.iterdir()
+                if d.is_dir() and CIRCUIT_ID.fullmatch(d.name) and d.name.startswith(prefix)]
         if len(hits) == 1:
             return hits[0]
         if not hits:

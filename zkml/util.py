@@ -104,3 +104,15 @@ def native_output_captured() -> Iterator[Path]:
             os.unlink(log)
         except OSError:
             pass
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second (as every zkml document records it)."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def printable(text: str) -> str:
+    """``text`` with control and escape characters made visible, safe to print on a terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))

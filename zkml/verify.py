@@ -1,14 +1,40 @@
-"""Verify a proof bundle: digests, instance consistency, and every SNARK.
+"""Verify a proof bundle under zkml's trust model.
 
-A bundle is valid only if all of these hold:
-1. the settings, vk and SRS used have exactly the digests the bundle names
-   (and, from the store, the circuit's manifest names the bundle's model);
-2. the bundle's circuit facts (batch, scales, visibility) match the settings;
+**The trust model.** A bundle, and every file that travels with it (circuit
+folders, manifests, settings, vk, SRS), is attacker-controlled input. A
+verdict may rest only on:
+
+- circuits the verifier's **own store built** (the id is format-checked and
+  resolved inside the store; every file digest-checked against a manifest
+  whose key digest names the folder);
+- artifacts it **reproduces** from an ONNX file the verifier holds
+  (:mod:`zkml.reproduce`: recompile with the circuit's settings, regenerate
+  the vk with the same SRS, compare digests);
+- records it reads from a **chain** (``zkml verify --onchain``);
+- SRS files identified by a **pinned digest** or named **trusted** by the
+  user (:func:`zkml.srs.identify`); anything else is "unknown origin".
+
+A bundle is **valid** only if all of these hold:
+
+1. the settings, vk and SRS used have exactly the digests the bundle names,
+   and (when known) so does the compiled circuit;
+2. the bundle's circuit facts (batch, scales, visibility, logrows, output
+   sizes) match the settings and the SRS header; for a store circuit, the
+   model facts (digest, input name, sample shape) match its manifest;
 3. each proof's public instances are exactly what the bundle claims: the
-   quantized input (or its Poseidon commitment), the weights commitment when
-   params are hashed, and the outputs whose dequantized values the bundle reports;
+   quantized revealed input (public) or the Poseidon hash of its quantized
+   preimage (hashed), the weights commitment (hashed params; equal to the
+   trusted circuit's), and the outputs whose dequantized values the bundle
+   reports (public, or the Poseidon preimage when hashed); nothing is revealed
+   for a private part;
 4. the proofs cover the bundle's samples in order;
 5. ``ezkl.verify`` accepts every proof against the vk and SRS.
+
+A valid verdict then lists each **claim** as bound (with what bound it) or
+not: the model is bound only by a store circuit, a reproduction, or a chain
+record; a foreign circuit's model digest is reported as NOT BOUND. Metadata
+(times, tool versions, warnings, receipts, the prover's SRS label) is never
+repeated as a fact.
 
 A failed check is a verdict (``valid=False`` with the reason), not an
 exception; missing or unreadable artifacts raise, because then nothing was
@@ -20,24 +46,24 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zkml.bundle import Bundle, ProofEntry
-from zkml.circuit import open_circuit
-from zkml.errors import StoreError, VerificationError, ZkmlError
+from zkml.errors import ConfigError, StoreError, ZkmlError
 from zkml.quant import felts_to_floats, int_to_felt, quantize
-from zkml.srs import read_header
+from zkml.srs import SRSOrigin, identify, read_header
 from zkml.store import Store
-from zkml.util import native_output_captured, sha256_file
+from zkml.util import native_output_captured, sha256_file, sha256_json
 
 
 @dataclass(frozen=True)
 class Artifacts:
-    """The public artifacts a verifier needs."""
+    """The public artifacts a verifier checks a bundle against, and whether it trusts them."""
 
     settings: Path
     """ezkl settings JSON."""
@@ -45,15 +71,49 @@ class Artifacts:
     """Verifying key."""
     srs: Path
     """KZG parameters."""
+    compiled: Path | None = None
+    """The compiled circuit, when at hand (its digest is then checked too)."""
+    source: str = "files"
+    """``store`` (built by the verifier's store: trusted), ``folder`` or ``files`` (given: untrusted)."""
+    circuit_id: str | None = None
+    """The store's id for the circuit (store source only)."""
     model_sha256: str | None = None
-    """The model the circuit was built from, when known (from a store manifest)."""
-    weights_commitment: list[str] | None = None
-    """The expected Poseidon commitment of the weights, when params are hashed and known."""
+    """The model the circuit was built from: set only when that is known from a trusted source."""
+    input_name: str | None = None
+    """The model's input name (trusted source only)."""
+    sample_shape: tuple[int, ...] | None = None
+    """One sample's shape (trusted source only)."""
+    weights_commitment: tuple[str, ...] | None = None
+    """The circuit's Poseidon weights commitment, when params are hashed and known from a trusted source."""
+    model_basis: str | None = None
+    """Why ``model_sha256`` is trusted (e.g. "this store built circuit X from it")."""
+
+    @property
+    def trusted(self) -> bool:
+        """True when the circuit comes from the verifier's own store or a reproduction."""
+        return self.model_sha256 is not None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One thing a verdict says, and whether anything checked it."""
+
+    name: str
+    """What the claim is about (model, input, outputs, weights, circuit, srs)."""
+    value: Any
+    """The value claimed (JSON-friendly)."""
+    bound: bool
+    """True: checked against the proof's instances, a preimage of one, or a trusted artifact."""
+    basis: str
+    """What bound it, or why it is not bound."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "bound": self.bound, "basis": self.basis}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Outcome of :func:`verify_bundle`."""
+    """Outcome of :func:`verify_bundle` / :func:`verify`."""
 
     valid: bool
     """True only if every check passed."""
@@ -63,52 +123,75 @@ class Verdict:
     """Each check: name, ok, detail."""
     seconds: float = 0.0
     """Wall time."""
+    claims: tuple[Claim, ...] = ()
+    """For a valid verdict: each claim, bound or not."""
+    srs: SRSOrigin | None = None
+    """Where the SRS comes from, as the verifier identified it."""
+
+    @property
+    def model_bound(self) -> bool:
+        """True when the model digest is bound (store circuit, reproduction or chain record)."""
+        return any(c.name == "model" and c.bound for c in self.claims)
+
+    def claim(self, name: str) -> Claim | None:
+        return next((c for c in self.claims if c.name == name), None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "reason": self.reason, "checks": self.checks, "seconds": self.seconds}
+        return {
+            "valid": self.valid,
+            "reason": self.reason,
+            "checks": self.checks,
+            "seconds": self.seconds,
+            "claims": [c.as_dict() for c in self.claims],
+            "bound": {c.name: c.bound for c in self.claims},
+            "srs": self.srs.as_dict() if self.srs else None,
+        }
 
 
 class _Fail(Exception):
     pass
 
 
+# ---------------------------------------------------------------------------
+# Artifacts: where they come from decides what they can bind
+# ---------------------------------------------------------------------------
+
+
 def artifacts_from_store(bundle: Bundle, store: Store) -> Artifacts:
-    """Find the bundle's circuit in the store (its files digest-checked).
+    """The bundle's circuit from the verifier's own store (trusted; every file digest-checked).
 
     Raises:
         StoreError: the circuit is not in this store, or is corrupt.
     """
-    folder = store.circuit_dir(bundle.circuit_id)
+    from zkml.circuit import open_circuit
+
+    folder = store.circuit_dir(bundle.circuit_id)  # validates the id; stays inside the store
     if not folder.is_dir():
         raise StoreError(
-            f"circuit {bundle.circuit_id} is not in store {store.root}; "
-            "pass --circuit DIR or --settings/--vk/--srs with its public artifacts"
+            f"circuit {bundle.circuit_id} is not in store {store.root}; pass --model MODEL.onnx to reproduce it, "
+            "or --circuit DIR / --settings/--vk/--srs with its public artifacts (the model is then not bound)"
         )
-    c = open_circuit(folder, store)
-    return Artifacts(
-        settings=c.settings_path, vk=c.vk, srs=c.srs.path, model_sha256=c.model_sha256,
-        weights_commitment=c.manifest.get("weights_commitment"),
-    )
+    return open_circuit(folder, store).artifacts()
 
 
-def artifacts_from_dir(folder: Path) -> Artifacts:
-    """Public artifacts from a circuit folder (settings.json, vk.key, and an SRS path).
+def artifacts_from_dir(folder: Path, srs: Path | None = None) -> Artifacts:
+    """Public artifacts from a circuit folder someone handed over (untrusted).
+
+    Only ``settings.json``, ``vk.key``, ``srs.srs`` (or ``srs``) and, if present,
+    ``model.compiled`` are read; a manifest in the folder is ignored: nothing
+    authenticates it, so it can name no model and no SRS path.
 
     Raises:
         StoreError: files missing.
     """
-    man_path = folder / "manifest.json"
-    man = json.loads(man_path.read_text()) if man_path.is_file() else {}
-    srs = folder / "srs.srs"
-    if not srs.is_file() and man.get("srs", {}).get("path"):
-        srs = Path(man["srs"]["path"])
-    for p in (folder / "settings.json", folder / "vk.key", srs):
+    srs_path = srs if srs is not None else folder / "srs.srs"
+    for p in (folder / "settings.json", folder / "vk.key", srs_path):
         if not p.is_file():
-            raise StoreError(f"{folder}: missing {p.name} (a circuit folder needs settings.json, vk.key and srs.srs)")
-    return Artifacts(
-        settings=folder / "settings.json", vk=folder / "vk.key", srs=srs,
-        model_sha256=man.get("model", {}).get("sha256"), weights_commitment=man.get("weights_commitment"),
-    )
+            hint = " (pass --srs FILE)" if p == srs_path and srs is None else ""
+            raise StoreError(f"{folder}: missing {p.name}{hint}: a circuit folder needs settings.json, vk.key and srs.srs")
+    compiled = folder / "model.compiled"
+    return Artifacts(settings=folder / "settings.json", vk=folder / "vk.key", srs=srs_path,
+                     compiled=compiled if compiled.is_file() else None, source="folder")
 
 
 def visibility_name(v: Any) -> str:
@@ -121,67 +204,86 @@ def visibility_name(v: Any) -> str:
     return str(v).lower()
 
 
+# ---------------------------------------------------------------------------
+# The checks
+# ---------------------------------------------------------------------------
+
+
 def _check(checks: list[dict[str, Any]], name: str, ok: bool, detail: str) -> None:
     checks.append({"name": name, "ok": ok, "detail": detail})
     if not ok:
         raise _Fail(detail)
 
 
-def _expected_column(
-    bundle: Bundle, entry: ProofEntry, settings: dict[str, Any], art: Artifacts
-) -> list[str | None]:
-    """The instance column the bundle's claims imply (None: decoded and checked by the caller)."""
+def _chunk(bundle: Bundle, entry: ProofEntry) -> np.ndarray | None:
+    """The revealed input rows one proof covers, padded to the batch like the prover pads."""
+    if bundle.input_values is None:
+        return None
+    B = bundle.batch_size
+    rows = bundle.input_values[entry.first_sample : entry.first_sample + entry.real_samples]
+    if len(rows) != entry.real_samples:
+        raise _Fail("the bundle's input has fewer samples than its proofs cover")
+    return np.asarray(rows + [rows[-1]] * (B - len(rows)), dtype=np.float64)
+
+
+def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any], art: Artifacts) -> list[str | None]:
+    """The instance column the bundle's claims imply (None: an output, decoded and compared by the caller)."""
     import ezkl
 
-    data = bundle.data
-    vis = data["circuit"]["visibility"]
-    B = int(data["circuit"]["batch_size"])
+    vis = bundle.visibility
+    B = bundle.batch_size
     in_scale = int(settings["run_args"]["input_scale"])
-    n_in = B * int(np.prod(data["model"]["sample_shape"]))
+    n_in = B * int(np.prod(bundle.model.sample_shape))
     hashes: list[str | None] = []
     raw: list[str | None] = []
     # Input
-    values = data["input"].get("values")
-    chunk = None
-    if values is not None:
-        rows = values[entry.first_sample : entry.first_sample + entry.real_samples]
-        if len(rows) != entry.real_samples:
-            raise _Fail("the bundle's input has fewer samples than its proofs cover")
-        chunk = np.asarray(rows + [rows[-1]] * (B - len(rows)), dtype=np.float64)
-    if vis["input"] == "public":
-        raw += [int_to_felt(v) for v in quantize(chunk, in_scale)] if chunk is not None else [None] * n_in
-    elif vis["input"] == "hashed":
+    chunk = _chunk(bundle, entry)
+    felts = [int_to_felt(v) for v in quantize(chunk, in_scale)] if chunk is not None else None
+    if felts is not None and len(felts) != n_in:
+        raise _Fail("the revealed input does not have the bundle's sample shape")
+    if vis.input == "public":
         if entry.input_felts is not None:
-            if chunk is not None and [int_to_felt(v) for v in quantize(chunk, in_scale)] != entry.input_felts:
+            raise _Fail("a public input carries no separate felts")
+        raw += felts if felts is not None else [None] * n_in  # not revealed as floats: the instances are the input
+    elif vis.input == "hashed":
+        if felts is not None:
+            if entry.input_felts is not None and entry.input_felts != felts:
                 raise _Fail("the revealed input does not match its quantized preimage")
-            hashes += list(ezkl.poseidon_hash(entry.input_felts))
+            hashes += list(ezkl.poseidon_hash(felts))
+        elif entry.input_felts is not None:
+            raise _Fail("the bundle carries input felts but not the input they quantize")
         else:
-            hashes += [None]
+            hashes += [None]  # the commitment itself: bound as an instance, nothing revealed to compare
+    else:
+        if felts is not None or entry.input_felts is not None:
+            raise _Fail("the input is private: the bundle reveals values nothing binds to the proof")
     # Params
-    if vis["params"] == "hashed":
-        claimed = data["circuit"].get("weights_commitment")
-        if not claimed:
+    wc = bundle.circuit.weights_commitment
+    if vis.params == "hashed":
+        if not wc:
             raise _Fail("params are hashed but the bundle names no weights commitment")
-        if art.weights_commitment is not None and list(art.weights_commitment) != list(claimed):
+        if art.weights_commitment is not None and tuple(art.weights_commitment) != tuple(wc):
             raise _Fail("the bundle's weights commitment is not the circuit's")
-        hashes += list(claimed)
+        hashes += list(wc)
+    elif wc is not None:
+        raise _Fail(f"params are {vis.params} but the bundle names a weights commitment")
     # Output (after the raw input, whether raw or hashed)
     out: list[str | None] = []
-    if vis["output"] == "public":
-        out += [None] * (B * sum(output_sizes(bundle)))  # decoded from the instances and compared by the caller
-    elif vis["output"] == "hashed":
+    n_out = B * sum(bundle.circuit.output_sizes)
+    if vis.output == "public":
+        if entry.output_felts is not None:
+            raise _Fail("a public output carries no separate felts")
+        out += [None] * n_out
+    elif vis.output == "hashed":
         if entry.output_felts is None:
             raise _Fail("outputs are hashed but the bundle does not reveal their preimage")
         out += list(ezkl.poseidon_hash(entry.output_felts))
+    elif entry.output_felts is not None:
+        raise _Fail("the output is private: the bundle reveals values nothing binds to the proof")
     return hashes + raw + out
 
 
-def output_sizes(bundle: Bundle) -> list[int]:
-    """Elements per sample of each model output, as the bundle records them."""
-    return [int(n) for n in bundle.data["circuit"]["output_sizes"]]
-
-
-def _decode_outputs(felts: list[str], settings: dict[str, Any], sizes: list[int], B: int) -> np.ndarray:
+def _decode_outputs(felts: list[str], settings: dict[str, Any], sizes: Sequence[int], B: int) -> np.ndarray:
     out_scales = [int(s) for s in settings["model_output_scales"]]
     if len(felts) != B * sum(sizes) or len(sizes) != len(out_scales):
         raise _Fail("the output elements do not match the circuit's output shapes")
@@ -192,8 +294,75 @@ def _decode_outputs(felts: list[str], settings: dict[str, Any], sizes: list[int]
     return np.concatenate(parts, axis=1)
 
 
+def _instance_shapes_ok(bundle: Bundle, settings: dict[str, Any]) -> bool:
+    """Public input/output sizes appear, in order, among the settings' instance shapes."""
+    shapes = settings.get("model_instance_shapes")
+    if not isinstance(shapes, list):
+        return True
+    B = bundle.batch_size
+    want: list[int] = []
+    if bundle.visibility.input == "public":
+        want.append(B * int(np.prod(bundle.model.sample_shape)))
+    if bundle.visibility.output == "public":
+        want += [B * n for n in bundle.circuit.output_sizes]
+    if not want:
+        return True
+    got = [int(np.prod(s)) for s in shapes]
+    return any(got[i : i + len(want)] == want for i in range(len(got) - len(want) + 1))
+
+
+def _digest_checks(bundle: Bundle, art: Artifacts, checks: list[dict[str, Any]]) -> None:
+    c = bundle.circuit
+    for label, path, claimed in (
+        ("settings digest", art.settings, c.settings_sha256),
+        ("vk digest", art.vk, c.vk_sha256),
+        ("srs digest", art.srs, bundle.srs_sha256),
+    ):
+        if not path.is_file():
+            raise StoreError(f"{label.split()[0]} file not found: {path}")
+        actual = sha256_file(path)
+        _check(checks, label, actual == claimed, f"{path.name} sha256 {actual[:16]}… vs bundle {claimed[:16]}…")
+    if art.compiled is not None:
+        actual = sha256_file(art.compiled)
+        _check(checks, "compiled digest", actual == c.compiled_sha256,
+               f"model.compiled sha256 {actual[:16]}… vs bundle {c.compiled_sha256[:16]}…")
+    if art.circuit_id is not None:
+        _check(checks, "circuit id", art.circuit_id == c.id, f"store circuit {art.circuit_id} vs bundle {c.id}")
+    if art.model_sha256 is not None:
+        _check(checks, "model digest", art.model_sha256 == bundle.model_sha256,
+               f"circuit built from model {art.model_sha256[:16]}…, bundle names {bundle.model_sha256[:16]}…")
+    if art.input_name is not None or art.sample_shape is not None:
+        ok = (art.input_name in (None, bundle.model.input_name)
+              and (art.sample_shape is None or tuple(art.sample_shape) == tuple(bundle.model.sample_shape)))
+        _check(checks, "model facts", ok, "input name and sample shape match the circuit's model")
+
+
+def _facts_check(bundle: Bundle, art: Artifacts, settings: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    ra = settings["run_args"]
+    c = bundle.circuit
+    vis_settings = {
+        "input": visibility_name(ra["input_visibility"]),
+        "params": visibility_name(ra["param_visibility"]),
+        "output": visibility_name(ra["output_visibility"]),
+    }
+    srs_k = read_header(art.srs)
+    facts_ok = (
+        c.batch_size == int(dict(ra["variables"]).get("batch_size", 1))
+        and c.input_scale == int(ra["input_scale"])
+        and list(c.output_scales) == [int(s) for s in settings["model_output_scales"]]
+        and len(c.output_sizes) == len(c.output_scales)
+        and c.visibility.as_dict() == vis_settings
+        and c.logrows == int(ra["logrows"]) == srs_k == bundle.srs_logrows
+        and _instance_shapes_ok(bundle, settings)
+    )
+    _check(checks, "circuit facts", facts_ok, "batch, scales, visibility, shapes and logrows match the settings and SRS"
+           if facts_ok else "the bundle's circuit facts (batch, scales, visibility, shapes or logrows) differ from the settings/SRS")
+
+
 def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
-    """Run every check on ``bundle`` against ``art``.
+    """Run every check on ``bundle`` against ``art`` (see the module docstring).
+
+    The verdict's claims say what is bound; with untrusted artifacts the model is not.
 
     Raises:
         ZkmlError: artifacts missing or unreadable (nothing could be checked).
@@ -202,46 +371,33 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
 
     t0 = time.perf_counter()
     checks: list[dict[str, Any]] = []
-    data = bundle.data
     try:
         # 1. Digests
-        for label, path, claimed in (
-            ("settings digest", art.settings, data["circuit"]["settings_sha256"]),
-            ("vk digest", art.vk, data["circuit"]["vk_sha256"]),
-            ("srs digest", art.srs, data["srs"]["sha256"]),
-        ):
-            if not path.is_file():
-                raise StoreError(f"{label.split()[0]} file not found: {path}")
-            actual = sha256_file(path)
-            _check(checks, label, actual == claimed, f"{path.name} sha256 {actual[:16]}… vs bundle {str(claimed)[:16]}…")
-        if art.model_sha256 is not None:
-            _check(
-                checks, "model digest", art.model_sha256 == bundle.model_sha256,
-                f"circuit built from model {art.model_sha256[:16]}…, bundle names {bundle.model_sha256[:16]}…",
-            )
-        settings = json.loads(art.settings.read_text())
-        ra = settings["run_args"]
+        _digest_checks(bundle, art, checks)
+        try:
+            settings = json.loads(art.settings.read_text())
+            settings["run_args"]["logrows"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise StoreError(f"{art.settings}: not an ezkl settings file ({type(e).__name__})") from None
         # 2. Circuit facts
-        c = data["circuit"]
-        vis_settings = {
-            "input": visibility_name(ra["input_visibility"]),
-            "params": visibility_name(ra["param_visibility"]),
-            "output": visibility_name(ra["output_visibility"]),
-        }
-        facts_ok = (
-            int(c["batch_size"]) == int(dict(ra["variables"]).get("batch_size", 1))
-            and int(c["input_scale"]) == int(ra["input_scale"])
-            and [int(s) for s in c["output_scales"]] == [int(s) for s in settings["model_output_scales"]]
-            and {k: str(v).lower() for k, v in c["visibility"].items()} == vis_settings
-            and int(c["logrows"]) == int(ra["logrows"]) == read_header(art.srs)
-        )
-        _check(checks, "circuit facts", facts_ok, "batch, scales, visibility and logrows match the settings")
+        _facts_check(bundle, art, settings, checks)
         # 3./4. Instances and coverage
-        B = int(c["batch_size"])
-        entries = bundle.proofs
+        B = bundle.batch_size
+        sizes = bundle.circuit.output_sizes
+        vis = bundle.visibility
+        if bundle.input_values is not None:
+            if len(bundle.input_values) != bundle.samples:
+                raise _Fail(f"the bundle reveals {len(bundle.input_values)} input samples for {bundle.samples} proven")
+            shape = np.asarray(bundle.input_values, dtype=np.float64).shape
+            if shape[1:] != tuple(bundle.model.sample_shape):
+                raise _Fail("the revealed input does not have the bundle's sample shape")
+        elif bundle.input_sha256 is not None:
+            raise _Fail("the bundle names an input digest but reveals no input: nothing binds it")
+        if vis.output == "private" and bundle.outputs is not None:
+            raise _Fail("the output is private: the bundle reports outputs nothing binds to the proof")
         expected_first = 0
         decoded: list[list[float]] = []
-        for i, e in enumerate(entries):
+        for i, e in enumerate(bundle.proofs):
             if e.first_sample != expected_first or not 1 <= e.real_samples <= B:
                 raise _Fail(f"proof {i} covers samples out of order")
             expected_first += e.real_samples
@@ -254,35 +410,36 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
             for j, (a, b) in enumerate(zip(col, want, strict=True)):
                 if b is not None and a != b:
                     raise _Fail(f"proof {i}: public instance {j} does not match the bundle's claimed input/commitments")
-            sizes = output_sizes(bundle)
-            if c["visibility"]["output"] == "public":
-                n_out = B * sum(sizes)
-                outs = _decode_outputs(col[len(col) - n_out :], settings, sizes, B)
-            elif c["visibility"]["output"] == "hashed":
+            if vis.output == "public":
+                outs = _decode_outputs(col[len(col) - B * sum(sizes):], settings, sizes, B)
+            elif vis.output == "hashed":
                 outs = _decode_outputs(e.output_felts or [], settings, sizes, B)
             else:
                 outs = None
             if outs is not None:
                 decoded += outs[: e.real_samples].tolist()
-        _check(checks, "sample coverage", expected_first == bundle.samples, f"{len(entries)} proof(s) cover {expected_first} of {bundle.samples} samples")
-        if c["visibility"]["output"] != "private":
-            _check(
-                checks, "outputs", decoded == bundle.outputs,
-                "reported outputs equal the proof's public outputs" if decoded == bundle.outputs
-                else "reported outputs differ from the proof's public outputs",
-            )
+        _check(checks, "sample coverage", expected_first == bundle.samples,
+               f"{len(bundle.proofs)} proof(s) cover {expected_first} of {bundle.samples} samples")
+        if vis.output != "private":
+            _check(checks, "outputs", decoded == bundle.outputs,
+                   "reported outputs equal the proof's public outputs" if decoded == bundle.outputs
+                   else "reported outputs differ from the proof's public outputs")
         _check(checks, "instances", True, "public instances match the bundle's input, commitments and outputs")
+        if bundle.input_values is not None:
+            ok = bundle.input_sha256 == sha256_json(bundle.input_values)
+            _check(checks, "input digest", ok, "input sha256 is the digest of the revealed input" if ok
+                   else "the bundle's input sha256 is not the digest of its revealed input")
         # 5. SNARKs
         with tempfile.TemporaryDirectory(prefix="zkml-verify-") as tmp:
-            for i, e in enumerate(entries):
+            for i, e in enumerate(bundle.proofs):
                 p = Path(tmp) / f"proof{i}.json"
-                p.write_text(json.dumps(e.to_ezkl(str(data.get("tools", {}).get("ezkl", "")))))
+                p.write_text(json.dumps(e.to_ezkl(bundle.ezkl_version)))
                 try:
                     with native_output_captured():
                         ok = bool(ezkl.verify(str(p), str(art.settings), str(art.vk), srs_path=str(art.srs)))
                 except RuntimeError as err:
                     ok = False
-                    reason = str(err).splitlines()[0]
+                    reason = str(err).splitlines()[0] if str(err) else "ezkl.verify failed"
                 else:
                     reason = "ezkl.verify returned false"
                 _check(checks, f"snark {i}", ok, "proof verifies" if ok else f"proof {i} is invalid: {reason}")
@@ -291,11 +448,134 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
     except ZkmlError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as e:
-        return Verdict(False, f"malformed bundle content ({type(e).__name__}: {e})", checks, time.perf_counter() - t0)
-    return Verdict(True, None, checks, time.perf_counter() - t0)
+        return Verdict(False, f"malformed bundle content ({type(e).__name__})", checks, time.perf_counter() - t0)
+    return Verdict(True, None, checks, time.perf_counter() - t0, claims=_claims(bundle, art))
+
+
+def _claims(bundle: Bundle, art: Artifacts) -> tuple[Claim, ...]:
+    """What a valid verdict may say, each claim with what bound it."""
+    vis = bundle.visibility
+    out: list[Claim] = []
+    # The circuit (vk) and the model it speaks for
+    if art.trusted:
+        out.append(Claim("circuit", {"id": bundle.circuit_id, "vk_sha256": bundle.vk_sha256}, True,
+                         art.model_basis or "trusted circuit"))
+    else:
+        out.append(Claim("circuit", {"vk_sha256": bundle.vk_sha256}, True,
+                         f"the proofs verify under the vk you gave ({art.source}); nothing ties that vk to a model"))
+    if vis.params == "private":
+        out.append(Claim("model", bundle.model_sha256, False,
+                         "params are private: the proof holds for any weights, so no model is bound"))
+    elif art.trusted:
+        out.append(Claim("model", bundle.model_sha256, True, art.model_basis or "trusted circuit"))
+    else:
+        out.append(Claim("model", bundle.model_sha256, False,
+                         "NOT BOUND: the bundle names this model but nothing checked it "
+                         "(pass --model MODEL.onnx to reproduce the circuit, or verify --onchain)"))
+    if vis.params == "hashed":
+        wc = list(bundle.circuit.weights_commitment or [])
+        out.append(Claim("weights", wc, art.weights_commitment is not None,
+                         "the params' Poseidon instance equals the trusted circuit's commitment"
+                         if art.weights_commitment is not None
+                         else "a Poseidon instance of the proof, but not compared with any trusted model's commitment"))
+    # Input
+    if vis.input == "public":
+        out.append(Claim("input", {"samples": bundle.samples, "sha256": bundle.input_sha256}, True,
+                         "quantized, equal to the proof's public instances" if bundle.input_values is not None
+                         else "the proof's public instances (the float values are not in the bundle)"))
+    elif vis.input == "hashed" and bundle.input_values is not None:
+        out.append(Claim("input", {"samples": bundle.samples, "sha256": bundle.input_sha256}, True,
+                         "quantized, the Poseidon preimage of the proof's input commitment"))
+    elif vis.input == "hashed":
+        commits = [e.instances[0][0] for e in bundle.proofs]
+        out.append(Claim("input commitment", commits, True,
+                         "Poseidon commitment(s) in the proof; the input itself is not revealed"))
+    else:
+        out.append(Claim("input", None, False, "private: not revealed and not bound by the proof"))
+    # Outputs
+    if vis.output == "public":
+        out.append(Claim("outputs", bundle.outputs, True, "dequantized public instances of the proof"))
+    elif vis.output == "hashed":
+        out.append(Claim("outputs", bundle.outputs, True, "dequantized Poseidon preimage of the proof's output commitment"))
+    else:
+        out.append(Claim("outputs", None, False, "private: not revealed and not bound by the proof"))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------
+# The library entry point: choose artifacts, verify, reproduce, identify the SRS
+# ---------------------------------------------------------------------------
+
+
+def verify(
+    bundle: Bundle,
+    store: Store,
+    *,
+    circuit: str | Path | None = None,
+    settings: Path | None = None,
+    vk: Path | None = None,
+    srs: Path | None = None,
+    model: Path | None = None,
+    trusted_srs: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda _: None,
+) -> Verdict:
+    """Verify ``bundle`` with the artifacts the caller names (what ``zkml verify`` does).
+
+    - nothing named: the bundle's circuit from ``store`` (trusted);
+    - ``circuit``: a circuit id in ``store`` (trusted) or a folder (untrusted);
+    - ``settings`` + ``vk`` + ``srs``: files (untrusted);
+    - ``model``: the verifier's ONNX; the circuit is reproduced from it (with the
+      chosen artifacts' settings and SRS) and the model is bound only if the
+      reproduced vk equals the one the proofs verify under. Without a store
+      circuit, an untrusted circuit's model stays NOT BOUND.
+
+    Raises:
+        ConfigError: an inconsistent set of options.
+        StoreError / ModelError / CircuitError: artifacts missing or unusable.
+    """
+    from zkml.circuit import open_circuit
+
+    if settings or vk:
+        if not (settings and vk and srs):
+            raise ConfigError("--settings, --vk and --srs go together")
+        if circuit is not None:
+            raise ConfigError("give --circuit or --settings/--vk/--srs, not both")
+        art = Artifacts(settings=Path(settings), vk=Path(vk), srs=Path(srs), source="files")
+    elif circuit is not None:
+        p = Path(circuit)
+        if p.is_dir():
+            art = artifacts_from_dir(p, srs)
+        else:
+            art = open_circuit(store.find_circuit(str(circuit)), store).artifacts()
+    else:
+        if srs is not None and model is None:
+            raise ConfigError("--srs goes with --circuit DIR or --settings/--vk")
+        try:
+            art = artifacts_from_store(bundle, store)
+        except StoreError:
+            if model is None:
+                raise
+            art = None  # type: ignore[assignment]
+    if model is not None:
+        from zkml.reproduce import ReproductionMismatch, reproduce_for_bundle
+
+        try:
+            art = reproduce_for_bundle(bundle, Path(model), store, art, srs=srs, progress=progress)
+        except ReproductionMismatch as e:
+            detail = e.reproduction.detail()
+            return Verdict(False, detail, [{"name": "reproduction", "ok": False, "detail": detail}],
+                           e.reproduction.seconds)
+    verdict = verify_bundle(bundle, art)
+    origin = identify(art.srs, store, trusted=trusted_srs)
+    claims = verdict.claims
+    if verdict.valid:
+        claims = (*claims, Claim("srs", {"sha256": origin.sha256, "kind": origin.kind}, origin.trusted, origin.label))
+    return replace(verdict, claims=claims, srs=origin)
 
 
 def require_valid(verdict: Verdict) -> None:
-    """Raise :class:`VerificationError` (exit 1) for an invalid verdict."""
+    """Raise :class:`~zkml.errors.VerificationError` (exit 1) for an invalid verdict."""
+    from zkml.errors import VerificationError
+
     if not verdict.valid:
         raise VerificationError(f"invalid: {verdict.reason}")

@@ -1,0 +1,197 @@
+"""Reproduction: does this verifying key really belong to this ONNX file?
+
+With fixed (baked-in) params the weights live only in the vk, so someone
+holding the ONNX — and nothing else — can check that a proof speaks for it by
+rebuilding the circuit: compile the ONNX with the circuit's public settings,
+regenerate the keys with the same SRS, and compare the vk's digest with the
+one the proofs verify under. Measured on ezkl 23.0.5: two independent builds
+of one ONNX with the same settings and SRS give a byte-identical ``vk.key``,
+while ``model.compiled`` differs, so only the vk is compared.
+
+With hashed params the vk does not carry the weights; their Poseidon
+commitment is recomputed from the rebuilt circuit instead (one witness of a
+zero input: the commitment does not depend on the input). With private
+params nothing binds the weights, and reproduction says so.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkml.errors import CircuitError, ConfigError, ModelError, StoreError
+from zkml.util import native_output_captured, sha256_file
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The outcome of rebuilding a circuit's vk from an ONNX file."""
+
+    onnx: str
+    """The ONNX file rebuilt from."""
+    onnx_sha256: str
+    """Its digest."""
+    vk_sha256: str | None
+    """Digest of the vk rebuilt from it (None: the ONNX does not even compile under these settings)."""
+    expected_vk_sha256: str
+    """Digest of the vk being checked."""
+    params: str
+    """``fixed``, ``hashed`` or ``private`` (from the settings)."""
+    weights_commitment: tuple[str, ...] | None
+    """The rebuilt circuit's Poseidon weights commitment (hashed params)."""
+    seconds: float
+    """Wall time of the rebuild."""
+    error: str | None = None
+    """Why the rebuild failed, when it did (a mismatch too)."""
+
+    @property
+    def vk_match(self) -> bool:
+        """True when the rebuilt vk is byte-identical (by digest) to the expected one."""
+        return self.vk_sha256 == self.expected_vk_sha256
+
+    @property
+    def binds_model(self) -> bool:
+        """True when a match ties the proofs to this ONNX (not with private params)."""
+        return self.vk_match and self.params != "private"
+
+    def detail(self) -> str:
+        name = Path(self.onnx).name
+        if self.vk_sha256 is None:
+            return f"{name} does not compile under the circuit's settings ({self.error}): the proofs do not speak for {name}"
+        if not self.vk_match:
+            return (f"the vk ({self.expected_vk_sha256[:16]}…) is NOT the one {name} compiles to under these settings "
+                    f"and SRS ({self.vk_sha256[:16]}…): the proofs do not speak for {name}")
+        if self.params == "private":
+            return f"the vk matches {name}'s circuit, but params are private: the proofs hold for any weights"
+        return f"the vk is reproduced from {name} (sha256 {self.onnx_sha256[:16]}…) with the same settings and SRS"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"onnx": self.onnx, "onnx_sha256": self.onnx_sha256, "vk_sha256": self.vk_sha256,
+                "expected_vk_sha256": self.expected_vk_sha256, "vk_match": self.vk_match, "params": self.params,
+                "binds_model": self.binds_model,
+                "weights_commitment": list(self.weights_commitment) if self.weights_commitment else None,
+                "seconds": self.seconds, "error": self.error, "detail": self.detail()}
+
+
+def _param_visibility(settings: dict[str, Any]) -> str:
+    from zkml.verify import visibility_name
+
+    return visibility_name(settings["run_args"]["param_visibility"])
+
+
+def reproduce(
+    onnx_path: Path, settings_path: Path, srs_path: Path, expected_vk: Path | str,
+    *, progress: Callable[[str], None] = lambda _: None,
+) -> Reproduction:
+    """Rebuild the vk of ``onnx_path`` under ``settings_path`` and ``srs_path``; compare with ``expected_vk``.
+
+    ``expected_vk`` is a vk file or its sha256.
+
+    Raises:
+        ModelError: the ONNX is unreadable.
+        StoreError: settings or SRS unreadable.
+        CircuitError: key generation failed.
+    (An ONNX that does not compile under the settings is a mismatch, not an error.)
+    """
+    import ezkl
+
+    from zkml.onnx_check import load_model
+
+    t0 = time.perf_counter()
+    info = load_model(onnx_path)
+    try:
+        settings = json.loads(Path(settings_path).read_text())
+        params = _param_visibility(settings)
+        batch = int(dict(settings["run_args"]["variables"]).get("batch_size", 1))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StoreError(f"{settings_path}: not an ezkl settings file ({type(e).__name__})") from None
+    if not Path(srs_path).is_file():
+        raise StoreError(f"SRS file not found: {srs_path}")
+    want = expected_vk if isinstance(expected_vk, str) else sha256_file(expected_vk)
+    with tempfile.TemporaryDirectory(prefix="zkml-reproduce-") as tmp:
+        work = Path(tmp)
+        compiled, vk, pk = work / "model.compiled", work / "vk.key", work / "pk.key"
+        progress(f"reproducing the circuit from {Path(onnx_path).name}: compile")
+        try:
+            with native_output_captured():
+                ezkl.compile_circuit(str(onnx_path), str(compiled), str(settings_path))
+        except RuntimeError as e:
+            return Reproduction(onnx=str(onnx_path), onnx_sha256=info.sha256, vk_sha256=None, expected_vk_sha256=want,
+                                params=params, weights_commitment=None, seconds=time.perf_counter() - t0,
+                                error=(str(e).splitlines() or ["ezkl compile failed"])[0][:200])
+        progress("reproducing the circuit: keys")
+        try:
+            with native_output_captured():
+                ok = ezkl.setup(str(compiled), str(vk), str(pk), srs_path=str(srs_path))
+        except RuntimeError as e:
+            raise CircuitError(f"ezkl setup failed while reproducing: {e}") from e
+        if not ok:
+            raise CircuitError("ezkl setup returned false while reproducing")
+        got = sha256_file(vk)
+        wc = _weights_commitment(work, compiled, vk, srs_path, info, batch) if params == "hashed" and got == want else None
+    return Reproduction(onnx=str(onnx_path), onnx_sha256=info.sha256, vk_sha256=got, expected_vk_sha256=want,
+                        params=params, weights_commitment=wc, seconds=time.perf_counter() - t0)
+
+
+def _weights_commitment(work: Path, compiled: Path, vk: Path, srs: Path, info: Any, batch: int) -> tuple[str, ...]:
+    import ezkl
+
+    from zkml.inputs import to_ezkl_json
+
+    data, wit = work / "input.json", work / "witness.json"
+    data.write_text(json.dumps(to_ezkl_json(np.zeros((batch, *info.sample_shape), dtype=np.float32))))
+    try:
+        with native_output_captured():
+            ezkl.gen_witness(str(data), str(compiled), str(wit), vk_path=str(vk), srs_path=str(srs))
+        return tuple(str(x) for x in json.loads(wit.read_text())["processed_params"]["poseidon_hash"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise CircuitError(f"could not recompute the weights commitment: {e}") from e
+
+
+def reproduce_for_bundle(
+    bundle: Any, model: Path, store: Any, art: Any, *, srs: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Any:
+    """Return ``art`` bound to ``model`` when the reproduction matches (what ``verify --model`` uses).
+
+    On a mismatch the returned artifacts name the reproduced model, so the
+    verdict refuses the bundle (its vk or model digest no longer fits) —
+    and :func:`zkml.verify.verify` reports the reproduction's detail.
+
+    Raises:
+        ConfigError: no settings/SRS to reproduce with (the circuit is neither in the store nor given).
+        ReproductionMismatch: the vk is not the model's.
+    """
+    if art is None:
+        raise ConfigError(
+            f"circuit {bundle.circuit_id} is not in this store: to reproduce it from {model.name}, pass its public "
+            "settings and SRS too (--circuit DIR, or --settings/--vk/--srs)"
+        )
+    if not model.is_file():
+        raise ModelError(f"model not found: {model}")
+    rep = reproduce(model, art.settings, art.srs, art.vk, progress=progress)
+    if not rep.vk_match:
+        raise ReproductionMismatch(rep)
+    if rep.params == "private":
+        return replace(art, model_sha256=None, model_basis=None)
+    return replace(
+        art, model_sha256=rep.onnx_sha256, model_basis=rep.detail(),
+        weights_commitment=rep.weights_commitment if rep.params == "hashed" else art.weights_commitment,
+    )
+
+
+class ReproductionMismatch(CircuitError):
+    """The vk a bundle verifies under is not the one the verifier's ONNX compiles to."""
+
+    exit_code = 1
+
+    def __init__(self, reproduction: Reproduction):
+        super().__init__(reproduction.detail())
+        self.reproduction = reproduction
