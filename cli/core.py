@@ -290,6 +290,37 @@ def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: s
         raise typer.Exit(1)
 
 
+def reproduce(
+    model: Annotated[Path, typer.Argument(help="Your ONNX file.")],
+    bundle: Annotated[Path | None, typer.Argument(help="A proof bundle whose circuit (from the store) to check.")] = None,
+    circuit: Annotated[str | None, typer.Option("--circuit", help="A circuit folder or id instead of a bundle.")] = None,
+    settings: Annotated[Path | None, typer.Option("--settings", help="settings.json (with --vk and --srs).")] = None,
+    vk: Annotated[Path | None, typer.Option("--vk", help="Verifying key to check.")] = None,
+    srs_file: Annotated[Path | None, typer.Option("--srs", help="SRS file.")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Does this verifying key belong to this ONNX? Recompile it with the circuit's settings, regenerate the vk, compare. Exit 1 if not."""
+    from zkml.bundle import Bundle
+    from zkml.reproduce import reproduce_named
+
+    def go() -> Any:
+        b = Bundle.load(bundle) if bundle is not None else None
+        return reproduce_named(model, _store(store), bundle=b, circuit=circuit, settings=settings, vk=vk,
+                               srs=srs_file, progress=progress(json_out))
+
+    r = run(go)
+    data = r.as_dict()
+    if r.binds_model:
+        emit(json_out, data, f"match: {r.detail()} ({r.seconds:.1f}s)")
+        return
+    if json_out:
+        emit(True, data, "")
+    else:
+        typer.echo(("MISMATCH: " if not r.vk_match else "NOT BOUND: ") + r.detail(), err=True)
+    raise typer.Exit(1)
+
+
 def inspect(
     target: Annotated[str, typer.Argument(help="A proof bundle (.json), a circuit folder or a circuit id.")],
     store: StoreOpt = None,
@@ -352,3 +383,4 @@ def register(app: typer.Typer) -> None:
     app.command("prove")(prove)
     app.command("verify")(verify)
     app.command("inspect")(inspect)
+    app.command("reproduce")(reproduce)

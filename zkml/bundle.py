@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from zkml.errors import BundleError
+from zkml.quant import BN254_R
 from zkml.util import now_iso, printable, write_json_atomic  # noqa: F401 (now_iso re-exported)
 
 FORMAT: Final = "zkml-proof-bundle"
@@ -539,8 +540,8 @@ class _Reader:
     def felts(self, value: Any, where: str) -> list[str]:
         items = self.list(value, where)
         for x in items:
-            if not isinstance(x, str) or not _FELT.fullmatch(x):
-                raise self.fail(where, "must hold field elements (64 lowercase hex chars)")
+            if not isinstance(x, str) or not _FELT.fullmatch(x) or int.from_bytes(bytes.fromhex(x), "little") >= BN254_R:
+                raise self.fail(where, "must hold canonical BN254 field elements (64 lowercase hex chars, little-endian)")
         return [str(x) for x in items]
 
     def floats_nested(self, value: Any, where: str) -> list[Any]:

@@ -195,3 +195,36 @@ class ReproductionMismatch(CircuitError):
     def __init__(self, reproduction: Reproduction):
         super().__init__(reproduction.detail())
         self.reproduction = reproduction
+
+
+def reproduce_named(
+    model: Path, store: Any, *, bundle: Any = None, circuit: str | Path | None = None,
+    settings: Path | None = None, vk: Path | None = None, srs: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Reproduction:
+    """``zkml reproduce``: does the vk of a bundle's circuit, a circuit folder/id, or given files belong to ``model``?
+
+    Raises:
+        ConfigError: nothing (or too much) named to reproduce against.
+        StoreError / ModelError / CircuitError: artifacts unusable.
+    """
+    from zkml.circuit import open_circuit
+    from zkml.verify import artifacts_from_dir, artifacts_from_store
+
+    named = sum(x is not None for x in (bundle, circuit, settings or vk))
+    if named != 1:
+        raise ConfigError("name exactly one of: a proof bundle, --circuit DIR|ID, or --settings/--vk/--srs")
+    if settings is not None or vk is not None:
+        if not (settings and vk and srs):
+            raise ConfigError("--settings, --vk and --srs go together")
+        s, v, r = Path(settings), Path(vk), Path(srs)
+    elif circuit is not None:
+        p = Path(circuit)
+        art = artifacts_from_dir(p, srs) if p.is_dir() else open_circuit(store.find_circuit(str(circuit)), store).artifacts()
+        s, v, r = art.settings, art.vk, art.srs
+    else:
+        art = artifacts_from_store(bundle, store)
+        s, v, r = art.settings, art.vk, art.srs
+    if not Path(model).is_file():
+        raise ModelError(f"model not found: {model}")
+    return reproduce(Path(model), s, r, v, progress=progress)

@@ -437,9 +437,11 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
                 try:
                     with native_output_captured():
                         ok = bool(ezkl.verify(str(p), str(art.settings), str(art.vk), srs_path=str(art.srs)))
-                except RuntimeError as err:
+                except BaseException as err:  # ezkl raises RuntimeError, and a Rust panic (BaseException) on odd bytes
+                    if isinstance(err, KeyboardInterrupt | SystemExit | GeneratorExit):
+                        raise
                     ok = False
-                    reason = str(err).splitlines()[0] if str(err) else "ezkl.verify failed"
+                    reason = str(err).splitlines()[0][:200] if str(err) else "ezkl.verify failed"
                 else:
                     reason = "ezkl.verify returned false"
                 _check(checks, f"snark {i}", ok, "proof verifies" if ok else f"proof {i} is invalid: {reason}")
