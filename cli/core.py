@@ -227,7 +227,10 @@ def render_verdict(b: Any, v: Any) -> str:
     """The human summary of a valid verdict: each claim with what bound it; metadata labelled."""
     lines = [f"valid: {len(b.proofs)} proof(s) of {b.samples} sample(s) verify ({v.seconds:.2f}s)"]
     for c in v.claims:
-        mark = "bound  " if c.bound else "NOT BOUND" if c.name == "model" else "unbound"
+        if c.name == "srs":
+            mark = "trusted" if c.bound else "UNTRUSTED"
+        else:
+            mark = "bound" if c.bound else "NOT BOUND" if c.name == "model" else "unbound"
         if c.name == "model":
             value = f"sha256 {c.value}"
         elif c.name == "circuit":

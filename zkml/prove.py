@@ -86,7 +86,10 @@ def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float) -> 
         ProofError: the worker failed.
     """
     cmd = [sys.executable, "-m", "zkml._prove_worker", str(witness), str(circuit.compiled), str(circuit.pk), str(proof), str(circuit.srs.path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+    from zkml.keys import child_env
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
+                            env=child_env())  # the prover needs no key
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
