@@ -84,7 +84,6 @@ def compare(
     from zkml.compare import plot as draw
     from zkml.errors import ConfigError, InputError
     from zkml.inputs import read_raw, to_samples
-    from zkml.onnx_check import load_model
     from zkml.pipeline import resolve_circuit
     from zkml.recipe import load_recipe
     from zkml.store import Store
@@ -118,8 +117,7 @@ def compare(
             onnx_path = load_recipe(p).model
         else:
             onnx_path = None
-        fallback = to_samples(raw, load_model(onnx_path).sample_shape, source=str(input)) if onnx_path else None
-        c, _ = resolve_circuit(circuit or target, st, calibration=calibration, fallback_calibration=fallback, progress=report)
+        c, _ = resolve_circuit(circuit or target, st, calibration=calibration, progress=report)
         onnx_path = onnx_path or c.onnx
         samples = to_samples(raw, c.sample_shape, source=str(input))
         labels = load_labels(input, len(samples)) if input is not None else None

@@ -134,8 +134,7 @@ def prove(
     json_out: JsonOpt = False,
 ) -> None:
     """Prove an inference (compiling the circuit first if needed) and write a proof bundle."""
-    from zkml.inputs import read_raw, to_samples
-    from zkml.onnx_check import load_model
+    from zkml.inputs import read_raw
     from zkml.pipeline import resolve_circuit
     from zkml.prove import prove as do_prove
 
@@ -144,11 +143,8 @@ def prove(
     def go() -> Any:
         t = time.perf_counter()
         raw = read_raw(input)
-        fallback = None
-        if target.endswith(".onnx"):
-            fallback = to_samples(raw, load_model(target).sample_shape, source=str(input))
         c, hit = resolve_circuit(
-            target, _store(store), calibration=calibration, srs=srs, fallback_calibration=fallback, progress=report,
+            target, _store(store), calibration=calibration, srs=srs, progress=report,
             overrides=_overrides(batch=batch, input_visibility=input_visibility, param_visibility=param_visibility,
                                  output_visibility=output_visibility),
         )

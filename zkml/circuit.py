@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from zkml.onnx_check import ModelInfo, load_model
 from zkml.srs import DEV_WARNING, SRS, ceremony_srs, dev_srs, identify, read_header
 from zkml.store import Manifest, Store
 from zkml.util import native_output_captured, sha256_bytes, sha256_file, sha256_json
+
+if TYPE_CHECKING:
+    from zkml.bundle import Bundle
 
 CIRCUIT_FORMAT = 1
 FILES = ("model.onnx", "settings.json", "model.compiled", "vk.key", "pk.key", "calibration.json")
@@ -103,10 +106,8 @@ class Circuit:
     def calibration(self) -> dict[str, Any]:
         return json.loads((self.folder / "calibration.json").read_text())
 
-    def artifacts(self) -> Any:
+    def artifacts(self) -> Artifacts:
         """The circuit's public artifacts for :mod:`zkml.verify`, trusted: this store built them."""
-        from zkml.verify import Artifacts
-
         wc = self.manifest.get("weights_commitment")
         return Artifacts(
             settings=self.settings_path, vk=self.vk, srs=self.srs.path, compiled=self.compiled, source="store",
@@ -146,6 +147,89 @@ class Circuit:
             "accuracy": cal.get("report"),
             "tools": self.manifest.get("tools"),
         }
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """The public artifacts a verifier checks a bundle against, and whether it trusts them."""
+
+    settings: Path
+    """ezkl settings JSON."""
+    vk: Path
+    """Verifying key."""
+    srs: Path
+    """KZG parameters."""
+    compiled: Path | None = None
+    """The compiled circuit, when at hand (its digest is then checked too)."""
+    source: str = "files"
+    """``store`` (built by the verifier's store: trusted), ``folder`` or ``files`` (given: untrusted)."""
+    circuit_id: str | None = None
+    """The store's id for the circuit (store source only)."""
+    model_sha256: str | None = None
+    """The model the circuit was built from: set only when that is known from a trusted source."""
+    input_name: str | None = None
+    """The model's input name (trusted source only)."""
+    sample_shape: tuple[int, ...] | None = None
+    """One sample's shape (trusted source only)."""
+    weights_commitment: tuple[str, ...] | None = None
+    """The circuit's Poseidon weights commitment, when params are hashed and known from a trusted source."""
+    model_basis: str | None = None
+    """Why ``model_sha256`` is trusted (e.g. "this store built circuit X from it")."""
+
+    @property
+    def trusted(self) -> bool:
+        """True when the circuit comes from the verifier's own store or a reproduction."""
+        return self.model_sha256 is not None
+
+
+# ---------------------------------------------------------------------------
+# Public artifacts for verification: where they come from decides what they can bind
+# ---------------------------------------------------------------------------
+
+
+def artifacts_from_store(bundle: Bundle, store: Store) -> Artifacts:
+    """The bundle's circuit from the verifier's own store (trusted; every file digest-checked).
+
+    Raises:
+        StoreError: the circuit is not in this store, or is corrupt.
+    """
+    folder = store.circuit_dir(bundle.circuit_id)  # validates the id; stays inside the store
+    if not folder.is_dir():
+        raise StoreError(
+            f"circuit {bundle.circuit_id} is not in store {store.root}; pass --model MODEL.onnx to reproduce it, "
+            "or --circuit DIR / --settings/--vk/--srs with its public artifacts (the model is then not bound)"
+        )
+    return open_circuit(folder, store).artifacts()
+
+
+def artifacts_from_dir(folder: Path, srs: Path | None = None) -> Artifacts:
+    """Public artifacts from a circuit folder someone handed over (untrusted).
+
+    Only ``settings.json``, ``vk.key``, ``srs.srs`` (or ``srs``) and, if present,
+    ``model.compiled`` are read; a manifest in the folder is ignored: nothing
+    authenticates it, so it can name no model and no SRS path.
+
+    Raises:
+        StoreError: files missing.
+    """
+    srs_path = srs if srs is not None else folder / "srs.srs"
+    for p in (folder / "settings.json", folder / "vk.key", srs_path):
+        if not p.is_file():
+            hint = " (pass --srs FILE)" if p == srs_path and srs is None else ""
+            raise StoreError(f"{folder}: missing {p.name}{hint}: a circuit folder needs settings.json, vk.key and srs.srs")
+    compiled = folder / "model.compiled"
+    return Artifacts(settings=folder / "settings.json", vk=folder / "vk.key", srs=srs_path,
+                     compiled=compiled if compiled.is_file() else None, source="folder")
+
+
+def visibility_name(v: Any) -> str:
+    """ezkl writes ``"Public"`` or ``{"Hashed": {"hash_is_public": true, ...}}``; zkml says ``public``/``hashed``."""
+    if isinstance(v, dict):
+        (name, body), = v.items()
+        if name == "Hashed" and not body.get("hash_is_public", True):
+            return "hashed-private"
+        return str(name).lower()
+    return str(v).lower()
 
 
 def circuit_key(info: ModelInfo, options: CircuitOptions, calibration: np.ndarray, srs_id: str) -> dict[str, Any]:
@@ -242,15 +326,18 @@ def compile_model(
     # Cache hit (checked again under the lock: another process may be building it)
     manifest, reason = store.read_manifest(folder)
     if manifest is not None:
-        return _from_manifest(manifest, store), True
-    with store.lock(cid):
-        manifest, reason = store.read_manifest(folder)
-        if manifest is not None:
-            return _from_manifest(manifest, store), True
-        if folder.exists():
-            progress(f"rebuilding circuit {cid}: {reason}")
-        circuit = _build(info, calibration, options, store, cid, digest, key, srs_path, progress)
-        return circuit, False
+        circuit, hit = _from_manifest(manifest, store), True
+    else:
+        with store.lock(cid):
+            manifest, reason = store.read_manifest(folder)
+            if manifest is not None:
+                circuit, hit = _from_manifest(manifest, store), True
+            else:
+                if folder.exists():
+                    progress(f"rebuilding circuit {cid}: {reason}")
+                circuit, hit = _build(info, calibration, options, store, cid, digest, key, srs_path, progress), False
+    store.record_circuit(info.sha256, cid)  # the model's current circuit: what `prove model.onnx` resolves to
+    return circuit, hit
 
 
 def _build(

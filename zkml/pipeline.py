@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model, open_circuit
@@ -32,6 +31,22 @@ def find_calibration(onnx_path: Path) -> Path | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def model_circuits(store: Store, onnx_sha256: str) -> list[Circuit]:
+    """The model's circuits in the store, current (most recently compiled) first."""
+    return [open_circuit(store.circuit_dir(cid), store) for cid in store.model_circuit_ids(onnx_sha256)]
+
+
+def _matches(c: Circuit, overrides: dict[str, object], srs: Path | None) -> bool:
+    opts = c.options
+    if any(getattr(opts, k, object()) != (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()):
+        return False
+    if srs is not None:
+        from zkml.util import sha256_file
+
+        return c.srs.kind != "dev" and c.srs.sha256 == sha256_file(srs)
+    return True
+
+
 def resolve_circuit(
     target: str,
     store: Store,
@@ -40,13 +55,18 @@ def resolve_circuit(
     options: CircuitOptions | None = None,
     overrides: dict[str, object] | None = None,
     srs: Path | None = None,
-    fallback_calibration: np.ndarray | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[Circuit, bool]:
     """Return ``(circuit, cache_hit)`` for an ONNX path, a recipe, a circuit folder or id.
 
+    An ONNX resolves to one stable circuit: with ``calibration`` it is compiled
+    (and becomes the model's current circuit); without, the model's current
+    circuit in the store (the newest compiled one that fits the overrides);
+    failing that, it is compiled with a calibration file found next to it.
+    Nothing is ever calibrated on the input being proven.
+
     Raises:
-        ConfigError: nothing usable named, or no calibration data for an ONNX.
+        ConfigError: nothing usable named; an ONNX with no circuit and no calibration data.
         plus whatever compiling raises.
     """
     p = Path(target)
@@ -58,15 +78,30 @@ def resolve_circuit(
     if p.suffix == ".onnx":
         info = load_model(p)
         opts = replace(options or CircuitOptions(), **overrides)
-        cal_path = calibration or find_calibration(p)
+        if calibration is not None:
+            return compile_model(p, load_samples(calibration, info.sample_shape), opts, store=store, srs_path=srs,
+                                 progress=progress)
+        known = model_circuits(store, info.sha256)
+        fit = [c for c in known if _matches(c, overrides, srs)]
+        if fit:
+            if len(known) > 1:
+                progress(f"{p.name}: using its current circuit {fit[0].circuit_id} (of {len(known)} compiled)")
+            return fit[0], True
+        cal_path = find_calibration(p)
         if cal_path is not None:
-            cal = load_samples(cal_path, info.sample_shape)
-        elif fallback_calibration is not None:
-            progress("no calibration data given or found next to the model: calibrating on the input itself")
-            cal = fallback_calibration
-        else:
-            raise ConfigError(f"no calibration data for {p}: pass --calibration DATA.json")
-        return compile_model(p, cal, opts, store=store, srs_path=srs, progress=progress)
+            progress(f"{p.name}: compiling with the calibration data beside it ({cal_path.name})")
+            return compile_model(p, load_samples(cal_path, info.sample_shape), opts, store=store, srs_path=srs,
+                                 progress=progress)
+        if known:
+            wanted = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "the given SRS"
+            raise ConfigError(
+                f"{p.name} has {len(known)} circuit(s) in store {store.root} ({', '.join(c.circuit_id for c in known)}), "
+                f"none with {wanted}: name one by id, or compile with --calibration DATA"
+            )
+        raise ConfigError(
+            f"no circuit for {p.name} (sha256 {info.sha256[:16]}…) in store {store.root} and no calibration data: "
+            f"run `zkml compile {p} --calibration DATA` first (zkml never calibrates on the input it proves)"
+        )
     if p.is_dir():
         return open_circuit(p, store), True
     if p.exists():

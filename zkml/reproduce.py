@@ -81,7 +81,7 @@ class Reproduction:
 
 
 def _param_visibility(settings: dict[str, Any]) -> str:
-    from zkml.verify import visibility_name
+    from zkml.circuit import visibility_name
 
     return visibility_name(settings["run_args"]["param_visibility"])
 
@@ -208,8 +208,7 @@ def reproduce_named(
         ConfigError: nothing (or too much) named to reproduce against.
         StoreError / ModelError / CircuitError: artifacts unusable.
     """
-    from zkml.circuit import open_circuit
-    from zkml.verify import artifacts_from_dir, artifacts_from_store
+    from zkml.circuit import artifacts_from_dir, artifacts_from_store, open_circuit
 
     named = sum(x is not None for x in (bundle, circuit, settings or vk))
     if named != 1:

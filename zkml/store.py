@@ -6,6 +6,7 @@ Layout under the store root (default ``./.zkml``, or ``$ZKML_STORE``)::
                              calibration.json manifest.json
     srs/dev-k<N>.srs         development SRS files and their digests
     locks/                   one lock file per circuit being built
+    models/<onnx_sha256>.json  the model's circuits, newest first: the first is its current circuit
 
 A circuit folder is keyed by a digest of everything that determines it (ONNX
 bytes, run options, calibration data, ezkl version, SRS identity). It is built
@@ -202,3 +203,26 @@ class Store:
         if not hits:
             raise StoreError(f"no circuit '{prefix}' in store {self.root}")
         raise StoreError(f"circuit id prefix '{prefix}' is ambiguous ({len(hits)} circuits)")
+
+    # Models -> their current circuit
+    def _model_record(self, onnx_sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", onnx_sha256):
+            raise StoreError("not a model digest")
+        return self.root / "models" / f"{onnx_sha256}.json"
+
+    def record_circuit(self, onnx_sha256: str, circuit_id: str) -> None:
+        """Make ``circuit_id`` the model's current circuit (what ``prove model.onnx`` and friends resolve to)."""
+        path = self._model_record(onnx_sha256)
+        with self.lock(f"model-{onnx_sha256[:20]}"):
+            ids = [circuit_id, *[c for c in self.model_circuit_ids(onnx_sha256) if c != circuit_id]]
+            write_json_atomic(path, {"format": 1, "model_sha256": onnx_sha256, "circuits": ids,
+                                     "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def model_circuit_ids(self, onnx_sha256: str) -> list[str]:
+        """The model's circuit ids, current first, that are still in the store and validate."""
+        path = self._model_record(onnx_sha256)
+        try:
+            ids = [str(c) for c in read_json(path)["circuits"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        return [c for c in ids if CIRCUIT_ID.fullmatch(c) and self.read_manifest(self.circuit_dir(c))[0] is not None]

@@ -54,44 +54,16 @@ from typing import Any
 import numpy as np
 
 from zkml.bundle import Bundle, ProofEntry
+from zkml.circuit import Artifacts, artifacts_from_dir, artifacts_from_store, open_circuit, visibility_name
 from zkml.errors import ConfigError, StoreError, ZkmlError
 from zkml.quant import felts_to_floats, int_to_felt, quantize
 from zkml.srs import SRSOrigin, identify, read_header
 from zkml.store import Store
+from zkml.reproduce import ReproductionMismatch, reproduce_for_bundle
 from zkml.util import native_output_captured, sha256_file, sha256_json
 
-
-@dataclass(frozen=True)
-class Artifacts:
-    """The public artifacts a verifier checks a bundle against, and whether it trusts them."""
-
-    settings: Path
-    """ezkl settings JSON."""
-    vk: Path
-    """Verifying key."""
-    srs: Path
-    """KZG parameters."""
-    compiled: Path | None = None
-    """The compiled circuit, when at hand (its digest is then checked too)."""
-    source: str = "files"
-    """``store`` (built by the verifier's store: trusted), ``folder`` or ``files`` (given: untrusted)."""
-    circuit_id: str | None = None
-    """The store's id for the circuit (store source only)."""
-    model_sha256: str | None = None
-    """The model the circuit was built from: set only when that is known from a trusted source."""
-    input_name: str | None = None
-    """The model's input name (trusted source only)."""
-    sample_shape: tuple[int, ...] | None = None
-    """One sample's shape (trusted source only)."""
-    weights_commitment: tuple[str, ...] | None = None
-    """The circuit's Poseidon weights commitment, when params are hashed and known from a trusted source."""
-    model_basis: str | None = None
-    """Why ``model_sha256`` is trusted (e.g. "this store built circuit X from it")."""
-
-    @property
-    def trusted(self) -> bool:
-        """True when the circuit comes from the verifier's own store or a reproduction."""
-        return self.model_sha256 is not None
+__all__ = ["Artifacts", "Claim", "Verdict", "artifacts_from_dir", "artifacts_from_store", "require_valid", "verify",
+           "verify_bundle", "visibility_name"]
 
 
 @dataclass(frozen=True)
@@ -150,58 +122,6 @@ class Verdict:
 
 class _Fail(Exception):
     pass
-
-
-# ---------------------------------------------------------------------------
-# Artifacts: where they come from decides what they can bind
-# ---------------------------------------------------------------------------
-
-
-def artifacts_from_store(bundle: Bundle, store: Store) -> Artifacts:
-    """The bundle's circuit from the verifier's own store (trusted; every file digest-checked).
-
-    Raises:
-        StoreError: the circuit is not in this store, or is corrupt.
-    """
-    from zkml.circuit import open_circuit
-
-    folder = store.circuit_dir(bundle.circuit_id)  # validates the id; stays inside the store
-    if not folder.is_dir():
-        raise StoreError(
-            f"circuit {bundle.circuit_id} is not in store {store.root}; pass --model MODEL.onnx to reproduce it, "
-            "or --circuit DIR / --settings/--vk/--srs with its public artifacts (the model is then not bound)"
-        )
-    return open_circuit(folder, store).artifacts()
-
-
-def artifacts_from_dir(folder: Path, srs: Path | None = None) -> Artifacts:
-    """Public artifacts from a circuit folder someone handed over (untrusted).
-
-    Only ``settings.json``, ``vk.key``, ``srs.srs`` (or ``srs``) and, if present,
-    ``model.compiled`` are read; a manifest in the folder is ignored: nothing
-    authenticates it, so it can name no model and no SRS path.
-
-    Raises:
-        StoreError: files missing.
-    """
-    srs_path = srs if srs is not None else folder / "srs.srs"
-    for p in (folder / "settings.json", folder / "vk.key", srs_path):
-        if not p.is_file():
-            hint = " (pass --srs FILE)" if p == srs_path and srs is None else ""
-            raise StoreError(f"{folder}: missing {p.name}{hint}: a circuit folder needs settings.json, vk.key and srs.srs")
-    compiled = folder / "model.compiled"
-    return Artifacts(settings=folder / "settings.json", vk=folder / "vk.key", srs=srs_path,
-                     compiled=compiled if compiled.is_file() else None, source="folder")
-
-
-def visibility_name(v: Any) -> str:
-    """ezkl writes ``"Public"`` or ``{"Hashed": {"hash_is_public": true, ...}}``; zkml says ``public``/``hashed``."""
-    if isinstance(v, dict):
-        (name, body), = v.items()
-        if name == "Hashed" and not body.get("hash_is_public", True):
-            return "hashed-private"
-        return str(name).lower()
-    return str(v).lower()
 
 
 # ---------------------------------------------------------------------------
@@ -535,8 +455,6 @@ def verify(
         ConfigError: an inconsistent set of options.
         StoreError / ModelError / CircuitError: artifacts missing or unusable.
     """
-    from zkml.circuit import open_circuit
-
     if settings or vk:
         if not (settings and vk and srs):
             raise ConfigError("--settings, --vk and --srs go together")
@@ -559,8 +477,6 @@ def verify(
                 raise
             art = None  # type: ignore[assignment]
     if model is not None:
-        from zkml.reproduce import ReproductionMismatch, reproduce_for_bundle
-
         try:
             art = reproduce_for_bundle(bundle, Path(model), store, art, srs=srs, progress=progress)
         except ReproductionMismatch as e:

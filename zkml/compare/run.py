@@ -1,49 +1,4 @@
-"""Cross-runtime comparison: the same input through independent runtimes.
-
-Runtimes, each compared against onnxruntime (the float reference):
-
-- ``circuit``: the quantized circuit. For a model, ezkl's witness of the
-  compiled circuit, dequantized; for a proof bundle, the *proven* outputs
-  (checked against the proofs with :func:`zkml.verify.verify_bundle` when the
-  circuit's public artifacts are at hand).
-- ``tract``: a second, independent ONNX runtime (PyPI ``tract``), when installed.
-- ``torch``: the source module, when ``MODULE.py:FACTORY`` (and optionally a
-  state_dict) is given.
-
-For every runtime and every model output we report the max absolute error,
-the max relative error (the max absolute error divided by the largest
-reference magnitude of that output, so near-zero logits do not blow it up),
-the mean absolute error, argmax agreement per sample, and a verdict.
-
-Tolerance for the circuit (per output, overridable with ``tolerance=``)::
-
-    tol = MARGIN * e_fx + FLOOR_LSB * 2^-s_out
-
-``e_fx`` is the max |fixed-point emulation - float| over the compared inputs:
-the ONNX is re-run in onnxruntime with every float weight rounded to the
-circuit's param-scale grid (2^-s_param) and the inputs rounded to its
-input-scale grid (2^-s_in), i.e. the error that representing these inputs and
-weights at the circuit's scale causes *on these inputs*. What the emulation
-leaves out is the rounding of intermediate values when the circuit rescales a
-product back to scale s (at most half an output LSB per rescale, amplified by
-later layers); ``FLOOR_LSB`` LSBs of the output scale ``s_out`` and the
-``MARGIN`` factor bound that part. Measured on the bundled digits models at
-scale 6 over the whole 360-row test set: circuit-vs-emulation differs by at
-most 3.5 LSB (MLP) and 6 LSB (CNN); the per-sample ratio of circuit error to
-emulated error is at most 1.44, so ``2 * e_fx + 4 LSB`` holds every sample
-with room (MLP: observed max 0.224, tolerance >= 0.49 over the set).
-
-Why not the error recorded at calibration (``calibration.json``)? It is
-reported as context, but the tolerance is computed only from things the
-checker trusts: the ONNX it re-executes, the inputs, and the scales (bound to
-the verifying key by the settings digest). A forged circuit folder could
-claim any calibration error; it cannot change what the emulation computes.
-
-Float runtimes (tract, torch) must agree with onnxruntime to
-``FLOAT_RTOL * max(1, max |reference|)``: they compute the same float32
-graph, so anything more is a different model (for example an ONNX exported
-from other weights than the torch module's).
-"""
+"""Running a comparison: a model (one input through every runtime) or a proof bundle (re-executed)."""
 
 from __future__ import annotations
 
@@ -52,7 +7,6 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +14,9 @@ import numpy as np
 
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
-from zkml.compare_plot import plot
-from zkml.compare_runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
-from zkml.compare_tolerance import (
-    FLOAT_RTOL,
+from zkml.compare.result import Check, Comparison, OutputTolerance, Row
+from zkml.compare.runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
+from zkml.compare.tolerance import (
     FLOOR_LSB,
     MARGIN,
     check_tolerance,
@@ -78,174 +31,7 @@ from zkml.onnx_check import ModelInfo, load_model
 from zkml.quant import int_to_felt, quantize
 from zkml.util import sha256_json
 
-# The runtimes, the tolerances and the plot live in zkml.compare_runtimes,
-# zkml.compare_tolerance and zkml.compare_plot; re-exported here
-__all__ = [
-    "FLOAT_RTOL", "FLOOR_LSB", "LABEL_KEYS", "MARGIN", "REFERENCE",
-    "Check", "Comparison", "OutputTolerance", "Row",
-    "check_tolerance", "compare_bundle", "compare_model", "derive_tolerance", "emulate_fixed_point", "float_tolerance",
-    "input_commitment", "load_labels", "plot", "require_ok", "run_onnxruntime", "run_torch", "run_tract", "within",
-]
-
 LABEL_KEYS = ("y", "Y", "labels", "label", "targets")
-
-
-# Results
-
-
-@dataclass(frozen=True)
-class OutputTolerance:
-    """The circuit tolerance of one model output and how it was derived."""
-
-    output: str
-    """Model output name."""
-    value: float
-    """Absolute tolerance on |circuit - float|."""
-    source: str
-    """``derived`` (from the scale) or ``override`` (given by the user)."""
-    output_scale: int
-    """The circuit's fixed-point scale of this output (bits)."""
-    emulated_error: float
-    """Max |fixed-point emulation - float| over the compared inputs (e_fx)."""
-    margin: float
-    """Factor on e_fx."""
-    floor: float
-    """FLOOR_LSB * 2^-s_out."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "output": self.output, "value": self.value, "source": self.source, "output_scale": self.output_scale,
-            "emulated_error": self.emulated_error, "margin": self.margin, "floor": self.floor,
-            "formula": "override" if self.source == "override" else f"{self.margin:g} * e_fx + {FLOOR_LSB} * 2^-{self.output_scale}",
-        }
-
-
-@dataclass(frozen=True)
-class Row:
-    """One runtime's agreement with the reference on one model output."""
-
-    runtime: str
-    """``circuit``, ``tract`` or ``torch``."""
-    output: str
-    """Model output name."""
-    status: str
-    """``ok`` (ran), ``not installed``, ``error`` (could not run)."""
-    detail: str = ""
-    """Why a runtime did not run, or a note."""
-    max_abs_error: float | None = None
-    """max |runtime - reference| over every sample and element."""
-    max_rel_error: float | None = None
-    """max_abs_error / max |reference| of this output."""
-    mean_abs_error: float | None = None
-    """mean |runtime - reference|."""
-    argmax_agreement: float | None = None
-    """Fraction of samples whose argmax agrees (None for one-element outputs)."""
-    tolerance: float | None = None
-    """The bound max_abs_error is judged against."""
-    within: bool | None = None
-    """max_abs_error <= tolerance (None when the runtime did not run)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Check:
-    """A yes/no fact about the comparison (digests, input commitment, proofs)."""
-
-    name: str
-    """Short name."""
-    ok: bool | None
-    """True/False, or None when it could not be checked (with the reason in detail)."""
-    detail: str
-    """What was compared, in words."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The outcome of :func:`compare_model` or :func:`compare_bundle`."""
-
-    mode: str
-    """``model`` or ``bundle``."""
-    model_path: str
-    """The ONNX that was executed."""
-    model_sha256: str
-    """Its sha256."""
-    circuit_id: str | None
-    """The circuit compared (the bundle's, in bundle mode)."""
-    samples: int
-    """How many samples were run."""
-    outputs: list[tuple[str, int]]
-    """Model outputs: (name, elements per sample), in order."""
-    rows: list[Row]
-    """Every runtime x output."""
-    checks: list[Check]
-    """Digest, input commitment and proof checks."""
-    tolerances: list[OutputTolerance]
-    """Circuit tolerance per output."""
-    values: dict[str, np.ndarray] = field(repr=False)
-    """Runtime name -> outputs [samples, total elements] (only runtimes that ran)."""
-    labels: np.ndarray | None = field(default=None, repr=False)
-    """Labels of the samples, when the input file had them."""
-    calibration_error: float | None = None
-    """Max abs error recorded when the circuit was calibrated (context, not used in the verdict)."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per runtime."""
-
-    @property
-    def failures(self) -> list[str]:
-        """Every failed row or check, in words (empty when the comparison passes)."""
-        return [c.detail for c in self.checks if c.ok is False] + self.row_failures()
-
-    def row_failures(self, runtime: str | None = None) -> list[str]:
-        """Rows (of ``runtime``, or all) beyond their tolerance, in words."""
-        out = []
-        for r in self.rows:
-            if r.within is False and runtime in (None, r.runtime):
-                if r.max_abs_error is None or r.tolerance is None:
-                    out.append(f"{r.runtime} output '{r.output}': {r.detail}")
-                else:
-                    out.append(f"{r.runtime} output '{r.output}': max abs error {r.max_abs_error:.4g} exceeds tolerance {r.tolerance:.4g}")
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """True when every runtime that ran is within tolerance and no check failed."""
-        return not self.failures
-
-    def accuracy(self, runtime: str) -> float | None:
-        """Label accuracy of a runtime's argmax (first output), when labels are known."""
-        v = self.values.get(runtime)
-        if v is None or self.labels is None or not self.outputs:
-            return None
-        n0 = self.outputs[0][1]
-        return float(np.mean(v[:, :n0].argmax(axis=1) == self.labels))
-
-    def as_dict(self) -> dict[str, Any]:
-        acc = {name: self.accuracy(name) for name in self.values} if self.labels is not None else None
-        return {
-            "mode": self.mode,
-            "ok": self.ok,
-            "failures": self.failures,
-            "model": {"path": self.model_path, "sha256": self.model_sha256},
-            "circuit_id": self.circuit_id,
-            "samples": self.samples,
-            "outputs": [{"name": n, "size": s} for n, s in self.outputs],
-            "reference": REFERENCE,
-            "rows": [r.as_dict() for r in self.rows],
-            "checks": [c.as_dict() for c in self.checks],
-            "tolerances": [t.as_dict() for t in self.tolerances],
-            "calibration_max_abs_error": self.calibration_error,
-            "label_accuracy": acc,
-            "seconds": self.seconds,
-            "values": {k: v.tolist() for k, v in self.values.items()},
-        }
-
-
-# Scoring
 
 
 def _split(values: np.ndarray, outputs: list[tuple[str, int]]) -> list[np.ndarray]:

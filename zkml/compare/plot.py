@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zkml.compare_runtimes import REFERENCE
+from zkml.compare.runtimes import REFERENCE
 from zkml.errors import ConfigError, ZkmlError
 from zkml.util import atomic_path
 
 if TYPE_CHECKING:
-    from zkml.compare import Comparison
+    from zkml.compare.result import Comparison
 
 
 # Plot

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zkml.compare_runtimes import run_onnxruntime
+from zkml.compare.runtimes import run_onnxruntime
 from zkml.errors import ConfigError
 from zkml.onnx_check import ModelInfo
 
