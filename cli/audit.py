@@ -1,17 +1,24 @@
 """``zkml audit``: challenge a registered model on VRF-sampled committed rows, answer, and check the answer.
 
-    zkml audit challenge --model digits_mlp --commitment test.commitment.json --k 8 --vrf-key auditor.key --onchain
+    zkml audit commit --model digits_mlp --commitment test.commitment.json --k 8 --vrf-key auditor.key -o commit.json
+    zkml audit challenge --onchain --from-commit commit.json --vrf-key auditor.key   # once the target block exists
     zkml audit respond challenge.json --data models/digits_test.npz            # the model owner
     zkml audit check response.json --min-accuracy 0.75 --onchain               # the auditor
+
+An on-chain challenge is commit-reveal (``zkml.audit.onchain``): the nonce is
+committed against a future block before its hash exists, so the auditor cannot
+grind the sample. A local challenge (``--block-hash``) commits nothing, and
+says so loudly: its sample rests on the auditor alone.
 
 Exit codes: 0 success / audit passed; 1 audit failed (the report says which
 check); 2 bad input (one line on stderr). The auditor's VRF secret key comes
 from ``--vrf-key FILE`` (``zkml vrf keygen --suite secp256k1 --out FILE``) or
-``$ZKML_VRF_SK`` and is never printed.
+``$ZKML_VRF_SK`` (read by ``zkml.keys``) and is never printed.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,10 +78,92 @@ def _sha256(value: str, flag: str) -> str:
     return text
 
 
+def _dataset(dataset_root: str | None, commitment: Path | None, rows: int | None) -> tuple[bytes | None, int]:
+    """The dataset root and row count N from the flags (a commitment file gives both)."""
+    from zkml.commit import hex32, read_commitment
+    from zkml.errors import InputError
+
+    root = _hex32(dataset_root, "--dataset-root") if dataset_root is not None else None
+    n_rows = rows
+    if commitment is not None:
+        c = read_commitment(commitment).commitment
+        if root is not None and root != c.root:
+            raise InputError(f"--dataset-root {hex32(root)} is not the root of {commitment} ({c.root_hex})")
+        if rows is not None and rows != c.n_rows:
+            raise InputError(f"--rows {rows} but {commitment} has {c.n_rows} rows")
+        if not c.has_labels:
+            raise InputError(f"{commitment}: the dataset has no labels; an audit needs committed labels")
+        root, n_rows = c.root, c.n_rows
+    if n_rows is None:
+        raise InputError("the row count N is unknown: pass --commitment FILE (from `zkml data commit`) or --rows N")
+    return root, n_rows
+
+
+def _warn_local(notes: Any) -> None:
+    """Say loudly, on stderr, that a local audit's sample rests on the auditor."""
+    from zkml.audit import LOCAL_BLOCK_NOTE
+
+    if LOCAL_BLOCK_NOTE in notes:
+        print(f"WARNING: {LOCAL_BLOCK_NOTE}", file=sys.stderr, flush=True)
+
+
+@app.command("commit")
+def commit_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="The registered model: 0xOWNER/name, a name of your own account, or the 0x model id.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Rows the owner must prove.")],
+    dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Committed Merkle root (0x…); must be the registered one.")] = None,
+    commitment: Annotated[Path | None, typer.Option("--commitment", help="Commitment file from `zkml data commit` (gives the root and the row count N).")] = None,
+    rows: Annotated[int | None, typer.Option("--rows", help="Row count N under the root (when no --commitment is given).")] = None,
+    vrf_key: Annotated[Path | None, typer.Option("--vrf-key", help="The auditor's VRF key file (else $ZKML_VRF_SK).")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="ECVRF suite (default: the key file's, else secp256k1, the one verified on chain).")] = None,
+    circuit: CircuitOpt = None,
+    blocks_ahead: Annotated[int, typer.Option("--blocks-ahead", help="The target block: this many blocks after the one the commitment lands in.")] = 1,
+    registry: RegistryOpt = None,
+    vrf_verifier: VrfVerifierOpt = None,
+    key_file: KeyFileOpt = None,
+    rpc_url: RpcOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Commit file to write (mode 0600: it holds the nonce until the reveal).")] = Path("commit.json"),
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Step 1 of an on-chain challenge: publish a commitment to a fresh nonce against a future block."""
+    from zkml import audit, keys
+    from zkml.commit import hex32
+
+    report = progress(json_out)
+
+    def go() -> Any:
+        st = _store(store)
+        root, n_rows = _dataset(dataset_root, commitment, rows)
+        key = keys.load_vrf_key(vrf_key, suite)
+        circ = None
+        if circuit is not None:
+            from zkml.pipeline import resolve_circuit
+
+            circ, _ = resolve_circuit(circuit, st, progress=report)
+        oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
+                                vrf_verifier=vrf_verifier, progress=report)
+        c = audit.commit_onchain_challenge(oc, key=key, model_id=oc.registry.model_id(model), k=k, n_rows=n_rows,
+                                           dataset_root=root, circuit=circ, blocks_ahead=blocks_ahead, progress=report)
+        c.save(out)
+        return c
+
+    c = run(go)
+    pub = c.commit
+    data = {k_: v for k_, v in c.to_json().items() if k_ != "nonce"}
+    emit(json_out, {**data, "file": str(out)}, "\n".join([
+        f"nonce commitment {hex32(pub.commitment)} -> {out}",
+        f"  model     {hex32(c.model_id)} (version {c.model_version}), N = {c.n_rows}, k = {c.k}",
+        f"  published tx {pub.tx_hash} in block {pub.block} (chain {c.chain_id})",
+        f"  reveal    once block {pub.target_block} exists: zkml audit challenge --onchain --from-commit {out}",
+    ]))
+
+
 @app.command("challenge")
 def challenge_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model id: the registry name (e.g. digits_mlp) or a 0x bytes32 id.")],
-    k: Annotated[int, typer.Option("--k", "-k", help="Rows the owner must prove.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id: the registry name (e.g. digits_mlp) or a 0x bytes32 id (local audit).")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="Rows the owner must prove (local audit).")] = None,
+    from_commit: Annotated[Path | None, typer.Option("--from-commit", help="With --onchain: the commit file of `zkml audit commit` (model, dataset, k, nonce, target block).")] = None,
     dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Committed Merkle root (0x…); on chain it must be the registered one.")] = None,
     commitment: Annotated[Path | None, typer.Option("--commitment", help="Commitment file from `zkml data commit` (gives the root and the row count N).")] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="Row count N under the root (when no --commitment is given).")] = None,
@@ -83,12 +172,12 @@ def challenge_cmd(
     circuit: CircuitOpt = None,
     model_digest: Annotated[str | None, typer.Option("--model-digest", help="sha256 of the audited ONNX (local audit).")] = None,
     block_hash: Annotated[str | None, typer.Option("--block-hash", help="Local audit: a block hash you name (unpredictability then rests on you).")] = None,
-    block_number: Annotated[int | None, typer.Option("--block-number", help="That block's number (on chain: default the latest).")] = None,
+    block_number: Annotated[int | None, typer.Option("--block-number", help="Local audit: that block's number.")] = None,
     chain_id: Annotated[int, typer.Option("--chain-id", help="Local audit: the chain of --block-hash (0: none).")] = 0,
-    nonce: Annotated[str | None, typer.Option("--nonce", help="32-byte hex nonce (default: fresh random).")] = None,
+    nonce: Annotated[str | None, typer.Option("--nonce", help="Local audit: 32-byte hex nonce (default: fresh random).")] = None,
     onchain: OnchainOpt = False,
     post: Annotated[bool, typer.Option("--post/--no-post", help="With --onchain: post the challenge as a VRFVerifier.verify transaction.")] = True,
-    wait: Annotated[float, typer.Option("--wait", help="With --onchain: seconds to wait for a block after the model's activation.")] = 0.0,
+    wait: Annotated[float, typer.Option("--wait", help="With --onchain: seconds to wait for the committed target block.")] = 0.0,
     registry: RegistryOpt = None,
     vrf_verifier: VrfVerifierOpt = None,
     key_file: KeyFileOpt = None,
@@ -98,51 +187,54 @@ def challenge_cmd(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Draw k rows of the committed dataset with the auditor's VRF and write the challenge file."""
-    from zkml import audit
-    from zkml.commit import hex32, read_commitment
+    """Draw k rows of the committed dataset with the auditor's VRF and write the challenge file.
+
+    On chain this reveals a nonce committed with `zkml audit commit`; locally the block hash is yours.
+    """
+    from zkml import audit, keys
+    from zkml.commit import hex32
     from zkml.errors import ConfigError, InputError
 
     report = progress(json_out)
 
     def go() -> tuple[Any, list[str]]:
         st = _store(store)
-        # Inputs validation: the dataset (root and N)
-        root = _hex32(dataset_root, "--dataset-root") if dataset_root is not None else None
-        n_rows = rows
-        if commitment is not None:
-            c = read_commitment(commitment).commitment
-            if root is not None and root != c.root:
-                raise InputError(f"--dataset-root {hex32(root)} is not the root of {commitment} ({c.root_hex})")
-            if rows is not None and rows != c.n_rows:
-                raise InputError(f"--rows {rows} but {commitment} has {c.n_rows} rows")
-            if not c.has_labels:
-                raise InputError(f"{commitment}: the dataset has no labels; an audit needs committed labels")
-            root, n_rows = c.root, c.n_rows
-        if n_rows is None:
-            raise InputError("the row count N is unknown: pass --commitment FILE (from `zkml data commit`) or --rows N")
-        sk, s = audit.load_vrf_key(vrf_key, suite)
-        model_id = audit.parse_model_id(model)
-        nonce_bytes = _hex32(nonce, "--nonce") if nonce is not None else None
-        circ = None
-        if circuit is not None:
-            from zkml.pipeline import resolve_circuit
-
-            circ, _ = resolve_circuit(circuit, st, progress=report)
         if onchain:
-            if block_hash is not None:
-                raise ConfigError("--block-hash is for local audits; with --onchain the block is read from the chain")
-            oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
+            # Reveal: everything but the key comes from the commit file and the chain
+            if from_commit is None:
+                raise InputError("an on-chain challenge reveals a nonce committed before its block: run `zkml audit "
+                                 "commit … -o commit.json` first, then `zkml audit challenge --onchain --from-commit "
+                                 "commit.json`")
+            for flag, value in (("--block-hash", block_hash), ("--block-number", block_number), ("--nonce", nonce),
+                                ("--model", model), ("--k", k), ("--dataset-root", dataset_root),
+                                ("--commitment", commitment), ("--rows", rows), ("--circuit", circuit),
+                                ("--model-digest", model_digest)):
+                if value is not None:
+                    raise ConfigError(f"{flag} is fixed by the commit file with --onchain --from-commit")
+            committed = audit.AuditCommit.load(from_commit)
+            key = keys.load_vrf_key(vrf_key, suite or committed.suite)
+            assert key is not None
+            oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry or committed.registry,
                                     vrf_verifier=vrf_verifier, progress=report)
-            ch, _ = audit.issue_onchain_challenge(
-                oc, sk=sk, suite=s, model_id=model_id, k=k, n_rows=n_rows, dataset_root=root,
-                block_number=block_number, circuit=circ, nonce=nonce_bytes, post=post, wait=wait, progress=report,
-            )
+            ch, _ = audit.issue_onchain_challenge(oc, committed, key=key, post=post, wait=wait, progress=report)
         else:
+            if from_commit is not None:
+                raise ConfigError("--from-commit reveals an on-chain commitment: add --onchain")
+            if model is None or k is None:
+                raise InputError("a local challenge needs --model and --k")
+            root, n_rows = _dataset(dataset_root, commitment, rows)
+            key = keys.load_vrf_key(vrf_key, suite)
+            assert key is not None
+            circ = None
+            if circuit is not None:
+                from zkml.pipeline import resolve_circuit
+
+                circ, _ = resolve_circuit(circuit, st, progress=report)
             if root is None:
                 raise InputError("no dataset root: pass --dataset-root or --commitment (or --onchain to read the registry)")
             if block_hash is None:
-                raise InputError("no block hash: pass --onchain (read from the registry's chain) or --block-hash for a local audit")
+                raise InputError("no block hash: pass --onchain --from-commit (commit-reveal on the registry's chain) "
+                                 "or --block-hash for a local audit")
             onnx_sha = _sha256(model_digest, "--model-digest") if model_digest is not None else None
             vk_sha = None
             if circ is not None:
@@ -153,9 +245,9 @@ def challenge_cmd(
                 raise InputError("which model is audited? pass --circuit (the audited circuit) or --model-digest (its ONNX sha256)")
             block = audit.BlockRef(chain_id, block_number or 0, _hex32(block_hash, "--block-hash"), "auditor")
             ch = audit.issue_challenge(
-                sk=sk, suite=s, model_id=model_id, dataset_root=root, n_rows=n_rows, k=k,
+                key=key, model_id=audit.parse_model_id(model), dataset_root=root, n_rows=n_rows, k=k,
                 model=audit.ExpectedModel(onnx_sha, vk_sha, circ.circuit_id if circ is not None else None),
-                block=block, nonce=nonce_bytes,
+                block=block, nonce=_hex32(nonce, "--nonce") if nonce is not None else None,
             )
         ch.save(out)
         superseded = _ledger(ledger, st).record_issued(ch, str(out))
@@ -174,9 +266,13 @@ def challenge_cmd(
     ]
     if ch.posted:
         lines.append(f"  posted    tx {ch.posted['tx_hash']} (VRFVerifier {ch.posted['vrf_verifier']}, gas {ch.posted['gas_used']:,})")
+    if ch.commit:
+        lines.append(f"  commit    {hex32(ch.commit.commitment)} published in block {ch.commit.block} "
+                     f"(tx {ch.commit.tx_hash}), opened by the nonce")
     if superseded:
         lines.append(f"  supersedes {len(superseded)} earlier challenge(s) of this model and dataset")
     lines += [f"NOTE: {n}" for n in ch.notes]
+    _warn_local(ch.notes)
     emit(json_out, data, "\n".join(lines))
 
 
@@ -219,29 +315,21 @@ def respond_cmd(
     r = run(go)
     b = r.bundle
     data_out = {"response": str(out), "challenge_digest": r.challenge_digest, "rows": [x.index for x in r.rows],
-                "circuit_id": b.circuit_id, "proofs": len(b.proofs), "batch_size": b.data["circuit"]["batch_size"],
+                "circuit_id": b.circuit_id, "proofs": len(b.proofs), "batch_size": b.batch_size,
                 "timings": dict(r.timings)}
     emit(json_out, data_out,
          f"proved rows {[x.index for x in r.rows]} in {len(b.proofs)} proof(s) (circuit {b.circuit_id}, batch "
-         f"{b.data['circuit']['batch_size']}) -> {out}\n  prove {r.timings['prove_seconds']:.1f}s, "
+         f"{b.batch_size}) -> {out}\n  prove {r.timings['prove_seconds']:.1f}s, "
          f"total {r.timings['total_seconds']:.1f}s; answers challenge {r.challenge_digest[:16]}…")
 
 
 def _folder_with_vk(st: Any, vk_sha256: str | None) -> Path:
-    """The store's circuit folder whose manifest names this vk digest."""
-    import json
-
+    """The store's circuit folder whose (digest-checked) manifest names this vk digest."""
     from zkml.errors import ConfigError
 
-    if vk_sha256 and st.circuits.is_dir():
-        for d in sorted(st.circuits.iterdir()):
-            m = d / "manifest.json"
-            if d.is_dir() and m.is_file():
-                try:
-                    if json.loads(m.read_bytes()).get("files", {}).get("vk.key") == vk_sha256:
-                        return d
-                except (OSError, ValueError):
-                    continue
+    for m in st.list_circuits() if vk_sha256 else ():
+        if m.files.get("vk.key") == vk_sha256:
+            return Path(m.folder)
     raise ConfigError("no circuit with the challenged vk in this store")
 
 
@@ -254,6 +342,7 @@ def check_cmd(
     model_digest: Annotated[str | None, typer.Option("--model-digest", help="sha256 of the audited ONNX (must agree with the challenge).")] = None,
     onchain: OnchainOpt = False,
     record: Annotated[bool, typer.Option("--record/--no-record", help="With --onchain: record a passing audit's proofs (verifyAndRecord).")] = True,
+    vrf_key: Annotated[Path | None, typer.Option("--vrf-key", help="With --onchain: the challenge's VRF key (else $ZKML_VRF_SK), to bind your account as its auditor in the registry if it is not yet.")] = None,
     registry: RegistryOpt = None,
     vrf_verifier: VrfVerifierOpt = None,
     key_file: KeyFileOpt = None,
@@ -304,18 +393,22 @@ def check_cmd(
             if pins.vk_sha256 is not None and vk_sha != pins.vk_sha256:
                 raise ConfigError(f"--circuit {circuit} has vk {vk_sha[:16]}…, the challenge audits vk {pins.vk_sha256[:16]}…")
         model = audit.ExpectedModel(onnx_sha, pins.vk_sha256, pins.circuit_id)
-        oc = None
+        oc = auditor = None
         if onchain:
+            from zkml import keys
+
             oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
                                     vrf_verifier=vrf_verifier, progress=report)
+            auditor = keys.load_vrf_key(vrf_key, expected.suite, required=False) if record else None
         rep = audit.check_response(resp, expected, store=st, min_accuracy=min_accuracy, artifacts=artifacts,
                                    expected_model=model, replay_note=replay_note, onchain=oc, record=record,
-                                   progress=report)
+                                   auditor_key=auditor, progress=report)
         json_path, md_path = audit.write_report(rep, dest)
         led.record_check(expected.digest, rep.passed, str(json_path))
         return rep, md_path
 
     rep, md_path = run(go)
+    _warn_local(rep.notes)
     emit(json_out, {**rep.as_dict(), "report": str(dest), "summary": str(md_path)},
          rep.summary() + f"\nreport: {dest}, {md_path}")
     if not rep.passed:
@@ -326,11 +419,9 @@ def check_cmd(
 
 def _artifacts(circuit: str, st: Any) -> Any:
     from zkml.circuit import open_circuit
-    from zkml.verify import Artifacts, artifacts_from_dir
+    from zkml.verify import artifacts_from_dir
 
     p = Path(circuit)
     if p.is_dir() and not (p / "manifest.json").is_file():
         return artifacts_from_dir(p)
-    c = open_circuit(p if p.is_dir() else st.find_circuit(circuit), st)
-    return Artifacts(settings=c.settings_path, vk=c.vk, srs=c.srs.path, model_sha256=c.model_sha256,
-                     weights_commitment=c.manifest.get("weights_commitment"))
+    return open_circuit(p if p.is_dir() else st.find_circuit(circuit), st).artifacts()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end audit of the bundled digits MLP on its committed test set:
 # commit -> challenge (auditor's VRF) -> respond (owner proves the sampled rows) -> check,
-# first locally, then on the embedded chain (registry + VRFVerifier), then a cheat that is caught.
+# first locally, then on the embedded chain (registry + VRFVerifier) with a nonce committed
+# before the block whose hash is mixed in (commit-reveal), then a cheat that is caught.
 #   bash scripts/audit_demo.sh     (AUDIT_K=16 proves more rows, AUDIT_MIN_ACCURACY=0.9 raises the bar;
 #                                   ZKML_STORE / ZKML_DEMO_OUT move the files)
 set -euo pipefail
@@ -26,7 +27,7 @@ ROOT=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['root'])" "$O
 [ -f "$OUT/auditor.key" ] || $ZKML vrf keygen --suite secp256k1 --out "$OUT/auditor.key"
 echo
 
-echo "== 2. local audit (the auditor names the block hash: unpredictability rests on the auditor)"
+echo "== 2. local audit (the auditor names the block hash: the sample rests on the auditor, and zkml says so)"
 BLOCK_HASH=0x$($PY -c "import secrets; print(secrets.token_hex(32))")
 t=$(now)
 quiet $ZKML audit challenge --model "$MODEL" --commitment "$OUT/digits_test.commitment.json" --k "$K" \
@@ -38,13 +39,18 @@ echo
 
 echo "== 3. on chain: register the model with its dataset root (embedded anvil), then audit through the registry"
 quiet $ZKML deploy circuits/digits_mlp.toml --model-id "$MODEL" --dataset-root "$ROOT"
-# A dev chain makes no blocks without transactions: mine one, so a block after the registration exists.
-$PY -c "import os; from zkml.evm.anvil import embedded_rpc_url, rpc_request; rpc_request(embedded_rpc_url(os.environ['ZKML_STORE']), 'evm_mine')"
+# A dev chain makes no blocks without transactions: mine_block makes one on demand.
+mine_block() { $PY -c "import os; from zkml.evm.anvil import embedded_rpc_url, rpc_request; rpc_request(embedded_rpc_url(os.environ['ZKML_STORE']), 'evm_mine')"; }
 t=$(now)
-quiet $ZKML audit challenge --model "$MODEL" --commitment "$OUT/digits_test.commitment.json" --k "$K" \
-  --vrf-key "$OUT/auditor.key" --onchain -o "$OUT/chain.challenge.json"
+# Commit: the auditor publishes keccak(nonce, model, dataset, k, key, target block) before that block exists
+quiet $ZKML audit commit --model "$MODEL" --commitment "$OUT/digits_test.commitment.json" --k "$K" \
+  --vrf-key "$OUT/auditor.key" -o "$OUT/chain.commit.json"
+mine_block
+# Reveal: alpha mixes the committed nonce with the target block's hash, read from the chain
+quiet $ZKML audit challenge --onchain --from-commit "$OUT/chain.commit.json" --vrf-key "$OUT/auditor.key" \
+  -o "$OUT/chain.challenge.json"
 quiet $ZKML audit respond "$OUT/chain.challenge.json" --data models/digits_test.npz -o "$OUT/chain.response.json"
-quiet $ZKML audit check "$OUT/chain.response.json" --min-accuracy "$MIN_ACC" --onchain
+quiet $ZKML audit check "$OUT/chain.response.json" --min-accuracy "$MIN_ACC" --onchain --vrf-key "$OUT/auditor.key"
 echo "on-chain audit of $K rows: $(took "$t")"
 echo
 

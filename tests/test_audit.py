@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,10 @@ from typer.testing import CliRunner
 from conftest import MLP, REPO, TEST_SET
 from zkml import audit, sampling, vrf
 from zkml.audit import AuditError, BlockRef, Challenge, ExpectedModel, Ledger, Response
+from zkml.keys import VrfKey
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
 from zkml.commit import CommittedDataset, build_commitment, hex32, row_leaf, write_commitment
-from zkml.errors import ConfigError
 from zkml.prove import prove
 from zkml.store import Store
 from zkml.util import sha256_json
@@ -42,6 +43,7 @@ runner = CliRunner()
 
 #: The auditor's fixed VRF key (secp256k1), so every run draws the same rows.
 AUDITOR_SK = bytes.fromhex("3f1c0a1e5b2d4c3a9e8f7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928")
+AUDITOR = VrfKey(vrf.SECP256K1, AUDITOR_SK)
 MODEL_NAME = "digits_mlp"
 BLOCK = BlockRef(chain_id=0, number=0, hash=keccak(text="a block the auditor names"), source="auditor")
 K = 4
@@ -74,7 +76,7 @@ def expected_mlp(circuit: Circuit) -> ExpectedModel:
 def local_challenge(circuit: Circuit, committed: CommittedDataset, nonce: bytes, k: int = K) -> Challenge:
     c = committed.commitment
     return audit.issue_challenge(
-        sk=AUDITOR_SK, suite="secp256k1", model_id=audit.parse_model_id(MODEL_NAME), dataset_root=c.root,
+        key=AUDITOR, model_id=audit.parse_model_id(MODEL_NAME), dataset_root=c.root,
         n_rows=c.n_rows, k=k, model=expected_mlp(circuit), block=BLOCK, nonce=nonce,
     )
 
@@ -187,23 +189,6 @@ def test_malformed_or_edited_challenge_is_refused(challenge: Challenge, change: 
         Challenge.from_json(doc)
 
 
-def test_vrf_key_from_file_or_env(tmp_path: Path) -> None:
-    pk = vrf.public_key("secp256k1", AUDITOR_SK)
-    keyfile = tmp_path / "auditor.key"
-    keyfile.write_text(json.dumps({"format": "zkml-vrf-key/1", "suite": "secp256k1", "sk": AUDITOR_SK.hex(), "pk": pk.hex()}))
-    assert audit.load_vrf_key(keyfile) == (AUDITOR_SK, vrf.SECP256K1)
-    assert audit.load_vrf_key(None, env={"ZKML_VRF_SK": "0x" + AUDITOR_SK.hex()}) == (AUDITOR_SK, vrf.SECP256K1)
-    with pytest.raises(ConfigError, match="holds a secp256k1 key, not p256"):
-        audit.load_vrf_key(keyfile, "p256")
-    with pytest.raises(ConfigError, match="no VRF key"):
-        audit.load_vrf_key(None, env={})
-    bad = tmp_path / "bad.key"
-    bad.write_text("zz" * 32)
-    with pytest.raises(ConfigError) as e:
-        audit.load_vrf_key(bad)
-    assert "zz" not in e.value.message
-
-
 # The honest audit
 
 
@@ -214,11 +199,14 @@ def test_honest_audit_passes(honest: Response, challenge: Challenge, store: Stor
     assert len(b.proofs) == K and b.circuit_id == mlp_circuit.circuit_id  # batch 1: one proof per row
     # The proven inputs are the sampled rows, bit for bit, and the labels are the committed ones
     x, y = test_set
-    assert np.array_equal(np.asarray(b.data["input"]["values"]).reshape(K, -1), x[list(challenge.indices)].astype(np.float64))
+    assert np.array_equal(np.asarray(b.to_json()["input"]["values"]).reshape(K, -1), x[list(challenge.indices)].astype(np.float64))
     assert [r.label for r in honest.rows] == [float(y[i]) for i in challenge.indices]
     report = check(honest, challenge, store)
     assert report.passed and report.exit_code == 0, report.failures()
-    assert [c.name for c in report.checks] == ["challenge", "vrf", "block", "indices", "rows", "model", "snark", "accuracy"]
+    assert [c.name for c in report.checks] == ["challenge", "vrf", "block", "indices", "rows", "model", "snark", "inputs",
+                                               "outputs", "accuracy"]
+    assert "equal the proofs' public input instances" in report.check("inputs").detail
+    assert "public output instances" in report.check("outputs").detail
     # Accuracy: the proven outputs' argmax against the committed labels
     predicted = [int(np.argmax(o)) for o in b.outputs]
     correct = sum(p == y[i] for p, i in zip(predicted, challenge.indices, strict=True))
@@ -264,21 +252,25 @@ def test_proving_a_different_row_is_caught(
 
     def splice(doc: dict[str, Any]) -> None:
         b = doc["bundle"]
-        b["input"]["values"][0] = proof_j.data["input"]["values"][0]
+        b["input"]["values"][0] = proof_j.to_json()["input"]["values"][0]
         b["input"]["sha256"] = sha256_json(b["input"]["values"])
-        b["outputs"]["values"][0] = proof_j.data["outputs"]["values"][0]
-        b["proofs"][0] = proof_j.data["proofs"][0]
+        b["outputs"]["values"][0] = proof_j.to_json()["outputs"]["values"][0]
+        b["proofs"][0] = proof_j.to_json()["proofs"][0]
         if claims == "its own index":  # row j's honest Merkle evidence, under its own index
-            label = float(np.load(TEST_SET)["y"][j])
-            doc["rows"][0] = {"index": j, "label": label, "leaf": hex32(committed.leaf(j)),
+            with np.load(TEST_SET) as z:
+                label, features = float(z["y"][j]), [float(v) for v in z["x"][j]]
+            doc["rows"][0] = {"index": j, "features": features, "label": label, "leaf": hex32(committed.leaf(j)),
                               "proof": [hex32(p) for p in committed.proof(j)]}
 
     report = check(edited(honest, splice), challenge, store)
     assert not report.passed
     assert report.check("snark").ok is True  # every proof is valid: only the row binding catches it
-    assert report.check("rows").ok is False
-    assert f"row {challenge.indices[0]}:" in report.check("rows").detail
-    if claims == "its own index":
+    if claims == "sampled index":  # the revealed row is the committed one, but not the proven one
+        assert report.check("rows").ok is True and report.check("inputs").ok is False
+        assert f"row {challenge.indices[0]} is not proof 0's public input" in report.check("inputs").detail
+    else:  # the revealed row is the proven one, but not the sampled one
+        assert report.check("inputs").ok is True and report.check("rows").ok is False
+        assert f"row {challenge.indices[0]}:" in report.check("rows").detail
         assert report.check("indices").ok is False
         assert f"proves rows [{j}," in report.check("indices").detail
 
@@ -293,8 +285,7 @@ def test_swapped_label_is_caught(recompute_leaf: bool, honest: Response, challen
         row = doc["rows"][p]
         row["label"] = fake
         if recompute_leaf:
-            features = np.asarray(doc["bundle"]["input"]["values"][p], dtype=np.float64).reshape(-1)
-            row["leaf"] = hex32(row_leaf(row["index"], features, fake))
+            row["leaf"] = hex32(row_leaf(row["index"], np.asarray(row["features"], dtype=np.float64), fake))
 
     report = check(edited(honest, swap), challenge, store)
     assert report.check("rows").ok is False
@@ -345,7 +336,7 @@ def test_proof_of_another_model_is_caught(
         audit.respond(challenge, TEST_SET, cnn_circuit)
     rows = test_set[0][list(challenge.indices)].reshape(K, 1, 8, 8)
     cnn_bundle = prove(cnn_circuit, rows, reveal_input=True)
-    report = check(edited(honest, lambda d: d.update(bundle=cnn_bundle.data)), challenge, store)
+    report = check(edited(honest, lambda d: d.update(bundle=cnn_bundle.to_json())), challenge, store)
     assert report.check("model").ok is False
     assert "proofs are of model" in report.check("model").detail
     assert report.check("snark").ok is False and "invalid under the audited circuit" in report.check("snark").detail
@@ -392,8 +383,8 @@ def test_respond_refuses_an_invalid_challenge(challenge: Challenge, mlp_circuit:
 
 
 def _errors(stderr: str) -> list[str]:
-    """The error lines of a CLI run (progress lines start with "  ..")."""
-    return [line for line in stderr.splitlines() if not line.startswith("  .. ")]
+    """The error lines of a CLI run (progress lines start with "  ..", a local audit's warning with "WARNING: LOCAL")."""
+    return [line for line in stderr.splitlines() if not line.startswith(("  .. ", "WARNING: LOCAL AUDIT"))]
 
 
 def _write(path: Path, text: str) -> Path:
@@ -491,7 +482,7 @@ def test_cli_bad_input_is_one_line_exit_2(store: Store, args: list[str], message
 
 
 def test_cli_malformed_challenge_and_missing_key(store: Store, honest: Response, tmp_path: Path) -> None:
-    bad = _write(tmp_path / "challenge.json", json.dumps({"format": "zkml-audit-challenge", "version": 1}))
+    bad = _write(tmp_path / "challenge.json", json.dumps({"format": "zkml-audit-challenge", "version": 2}))
     resp = tmp_path / "response.json"
     honest.save(resp)
     r = _zkml(store, "audit", "check", str(resp), "--challenge", str(bad))
@@ -560,21 +551,28 @@ def fresh(onchain: audit.OnChain) -> Iterator[audit.OnChain]:
 def test_onchain_audit_passes_and_is_recorded(fresh: audit.OnChain, store: Store, mlp_circuit: Circuit,
                                               committed: CommittedDataset) -> None:
     reg = fresh.registry
-    ch, contract = audit.issue_onchain_challenge(
-        fresh, sk=AUDITOR_SK, suite="secp256k1", model_id=audit.parse_model_id(MODEL_NAME), k=3,
-        n_rows=committed.commitment.n_rows, circuit=mlp_circuit,
-    )
+    ch = commit_and_reveal(fresh, mlp_circuit, committed, k=3)
     f = ch.fields
+    contract = fresh.vrf_verifier
     assert f.chain_id == 31337 and f.model_version == 1 and f.dataset_root == committed.commitment.root
     assert ch.activation_block is not None and f.block_number > ch.activation_block
     assert ch.model.onnx_sha256 == mlp_circuit.model_sha256 and ch.block_source == "chain" and not ch.notes
+    # Commit-reveal: the nonce was committed in an earlier block than the one whose hash alpha mixes in
+    assert ch.commit is not None and ch.commit.block < ch.commit.target_block == f.block_number
+    assert ch.commit_problem() is None
     assert ch.posted is not None and ch.posted["vrf_verifier"] == contract.address == fresh.vrf_verifier.address
     assert 0 < ch.posted["gas_used"] < 150_000
     response = audit.respond(ch, TEST_SET, mlp_circuit)
     before = len(reg.history(MODEL_NAME))
-    report = check(response, ch, store, min_accuracy=0.0, onchain=fresh)
+    # The registry records an outcome only from an account bound to the challenge's VRF key
+    before_record = fresh.chain.snapshot()
+    unbound = check(response, ch, store, min_accuracy=0.0, onchain=fresh)
+    assert audit.verdict_digest(unbound.as_dict()) and failed(unbound) == {"record"}
+    assert "is not bound to the challenge's VRF key" in unbound.check("record").detail
+    report = check(response, ch, store, min_accuracy=0.0, onchain=fresh, auditor_key=AUDITOR)
     assert report.passed, report.failures()
     assert [c.name for c in report.checks][-5:] == ["registry", "vrf_onchain", "rows_onchain", "snark_onchain", "record"]
+    assert "published in tx" in report.check("commit").detail
     assert "posted in tx" in report.check("vrf_onchain").detail
     assert 0 < report.onchain["vrf_verify_gas"] < 150_000
     records = report.onchain["records"]
@@ -586,46 +584,84 @@ def test_onchain_audit_passes_and_is_recorded(fresh: audit.OnChain, store: Store
     assert report.onchain["audit_tx"] == rec["tx_hash"] == events[-1].tx_hash and rec["events"] == ["AuditRecorded"]
     correct = report.accuracy["correct"]
     assert events[-1].args == {
-        "modelId": f.model_id, "version": 1, "auditor": fresh.chain.sender, "challengeDigest": bytes.fromhex(ch.digest),
+        "modelId": f.model_id, "version": 1, "auditor": fresh.chain.sender, "auditorKey": keccak(ch.pk),
+        "challengeDigest": bytes.fromhex(ch.digest),
         "beta": ch.beta, "sampled": 3, "correct": correct, "passed": True,
         "reportDigest": bytes.fromhex(report.verdict_digest()),
     }
     assert audit.verdict_digest(json.loads(json.dumps(report.as_dict()))) == rec["report_digest"]
     assert "AuditRecorded (pass)" in report.check("record").detail
-    # A failing check of the same challenge is recorded as a fail, and its proofs are not
+    # One outcome per challenge and auditor key: a second record of the same challenge is refused
     swapped = edited(response, _set("rows", lambda rows: [{**rows[0], "label": (rows[0]["label"] + 1) % 10}, *rows[1:]]))
-    bad = check(swapped, ch, store, min_accuracy=0.0, onchain=fresh)
+    again = check(swapped, ch, store, min_accuracy=0.0, onchain=fresh)
+    assert again.check("record").ok is False and "already recorded" in again.check("record").detail
+    # A failing check (had it come first) is recorded as a fail, and its proofs are not
+    fresh.chain.revert(before_record)
+    bad = check(swapped, ch, store, min_accuracy=0.0, onchain=fresh, auditor_key=AUDITOR)
     assert not bad.passed and bad.check("record").ok is None and "AuditRecorded (fail)" in bad.check("record").detail
     assert "records" not in bad.onchain
-    [last] = reg.audits(MODEL_NAME)[1:]
+    [last] = reg.audits(MODEL_NAME)
     assert last.args["passed"] is False and last.tx_hash == bad.onchain["audit_tx"]
     assert last.args["reportDigest"] == bytes.fromhex(bad.verdict_digest()) != events[-1].args["reportDigest"]
     assert reg.audits(MODEL_NAME, auditor="0x" + "11" * 20) == []
 
 
-def test_onchain_challenge_needs_a_block_after_registration(fresh: audit.OnChain, mlp_circuit: Circuit,
-                                                            committed: CommittedDataset) -> None:
-    info = fresh.registry.model(MODEL_NAME)
-    fresh.registry.register("digits_mlp_v2", info.record)  # the latest block is this registration's
-    with pytest.raises(AuditError, match="is not after block .* where version 1 became active"):
-        audit.issue_onchain_challenge(fresh, sk=AUDITOR_SK, suite="secp256k1", model_id=audit.parse_model_id("digits_mlp_v2"),
-                                      k=2, n_rows=360)
+def commit_and_reveal(onchain: audit.OnChain, circuit: Circuit, committed: CommittedDataset, k: int,
+                      **kw: Any) -> Challenge:
+    """Commit to a nonce, let the target block be mined (a dev chain mines on demand), reveal."""
+    c = audit.commit_onchain_challenge(onchain, key=AUDITOR, model_id=onchain.registry.model_id(MODEL_NAME), k=k,
+                                       n_rows=committed.commitment.n_rows, circuit=circuit, **kw)
+    while onchain.chain.block_number() < c.commit.target_block:
+        onchain.chain.rpc("evm_mine", [])
+    ch, _ = audit.issue_onchain_challenge(onchain, c, key=AUDITOR)
+    return ch
+
+
+def test_onchain_commit_and_reveal_refusals(fresh: audit.OnChain, mlp_circuit: Circuit, committed: CommittedDataset,
+                                            tmp_path: Path) -> None:
+    model_id = fresh.registry.model_id(MODEL_NAME)
     with pytest.raises(AuditError, match="is not the registered root"):
-        audit.issue_onchain_challenge(fresh, sk=AUDITOR_SK, suite="secp256k1", model_id=audit.parse_model_id(MODEL_NAME),
-                                      k=2, n_rows=360, dataset_root=bytes(32))
+        audit.commit_onchain_challenge(fresh, key=AUDITOR, model_id=model_id, k=2, n_rows=360, dataset_root=bytes(32))
+    with pytest.raises(AuditError, match="--blocks-ahead must be at least 1"):
+        audit.commit_onchain_challenge(fresh, key=AUDITOR, model_id=model_id, k=2, n_rows=360, blocks_ahead=0)
+    c = audit.commit_onchain_challenge(fresh, key=AUDITOR, model_id=model_id, k=2, n_rows=360, blocks_ahead=2)
+    assert c.commit.target_block == c.commit.block + 2
+    # The commit file holds the nonce (0600) and is checked on load
+    c.save(tmp_path / "commit.json")
+    assert oct((tmp_path / "commit.json").stat().st_mode & 0o777) == "0o600"
+    assert audit.AuditCommit.load(tmp_path / "commit.json") == c
+    doc = json.loads((tmp_path / "commit.json").read_text())
+    doc["k"] = 3
+    with pytest.raises(AuditError, match="the nonce does not open the commitment"):
+        audit.AuditCommit.from_json(doc)
+    # Too early: the target block does not exist yet
+    with pytest.raises(AuditError, match=f"block {c.commit.target_block} does not exist yet"):
+        audit.issue_onchain_challenge(fresh, c, key=AUDITOR)
+    fresh.chain.rpc("evm_mine", [])
+    fresh.chain.rpc("evm_mine", [])
+    # Another key cannot reveal it; p256 cannot be posted
+    with pytest.raises(AuditError, match="not the one the commitment names"):
+        audit.issue_onchain_challenge(fresh, c, key=VrfKey(vrf.SECP256K1, bytes(31) + b"\x07"))
     with pytest.raises(AuditError, match="secp256k1 proofs only"):
-        audit.issue_onchain_challenge(fresh, sk=AUDITOR_SK, suite="p256", model_id=audit.parse_model_id(MODEL_NAME),
-                                      k=2, n_rows=360)
+        p256 = VrfKey(vrf.P256, AUDITOR_SK)
+        audit.issue_onchain_challenge(fresh, replace(c, suite="p256", pk=p256.pk), key=p256)
+    ch, _ = audit.issue_onchain_challenge(fresh, c, key=AUDITOR, post=False)
+    assert ch.commit == c.commit and ch.fields.nonce == c.nonce and ch.posted is None
 
 
-def test_onchain_check_of_a_cheat_records_nothing(fresh: audit.OnChain, store: Store, honest: Response,
-                                                  challenge: Challenge) -> None:
+def test_onchain_check_of_a_cheat_records_nothing(fresh: audit.OnChain, store: Store, mlp_circuit: Circuit,
+                                                  committed: CommittedDataset) -> None:
     """A local challenge checked against the chain: the registry's root and model match, the label swap does not."""
+    c = committed.commitment
+    challenge = audit.issue_challenge(key=AUDITOR, model_id=fresh.registry.model_id(MODEL_NAME), dataset_root=c.root,
+                                      n_rows=c.n_rows, k=2, model=expected_mlp(mlp_circuit), block=BLOCK)
+    honest = audit.respond(challenge, TEST_SET, mlp_circuit)
     doc_change = _set("rows", lambda rows: [{**rows[0], "label": (rows[0]["label"] + 1) % 10}, *rows[1:]])
     before = len(fresh.registry.history(MODEL_NAME))
-    report = check(edited(honest, doc_change), challenge, store, onchain=fresh)
+    report = check(edited(honest, doc_change), challenge, store, onchain=fresh, auditor_key=AUDITOR)
     assert report.check("rows").ok is False and report.check("rows_onchain").ok is False
-    assert "3/4" in report.check("rows_onchain").detail
+    assert "1/2" in report.check("rows_onchain").detail
+    assert audit.LOCAL_BLOCK_NOTE in report.notes and "commit" not in {x.name for x in report.checks}
     assert report.check("snark_onchain").ok is True and report.check("vrf_onchain").ok is True
     assert report.check("registry").ok is False  # a local challenge names version 0, the registry has version 1
     assert report.check("record").ok is None and len(fresh.registry.history(MODEL_NAME)) == before
@@ -635,11 +671,28 @@ def test_cli_onchain_audit(fresh: audit.OnChain, store: Store, mlp_circuit: Circ
     f = cli_files
     chain_args = ["--rpc-url", fresh.chain.rpc_url, "--registry", fresh.registry.address,
                   "--vrf-verifier", fresh.vrf_verifier.address]
-    r = _zkml(store, "audit", "challenge", "--model", MODEL_NAME, "--commitment", str(f["commitment"]), "--k", "2",
-              "--onchain", *chain_args, "-o", str(f["challenge"]), "--ledger", str(f["ledger"]), "--json")
+    commit = f["challenge"].with_name("commit.json")
+    # Without a commitment there is no on-chain challenge
+    r = _zkml(store, "audit", "challenge", "--onchain", *chain_args, "-o", str(f["challenge"]))
+    assert r.exit_code == 2 and "run `zkml audit commit" in r.stderr
+    r = _zkml(store, "audit", "commit", "--model", MODEL_NAME, "--commitment", str(f["commitment"]), "--k", "2",
+              *chain_args, "-o", str(commit), "--json")
+    assert r.exit_code == 0, r.stderr
+    published = json.loads(r.stdout)
+    assert "nonce" not in published and published["commit"]["tx_hash"].startswith("0x")
+    assert AUDITOR_SK.hex() not in r.stdout + r.stderr
+    # The auditor cannot pick the block (or the nonce) at reveal time
+    r = _zkml(store, "audit", "challenge", "--onchain", "--from-commit", str(commit), "--block-number", "1",
+              *chain_args, "-o", str(f["challenge"]))
+    assert r.exit_code == 2 and "--block-number is fixed by the commit file" in r.stderr
+    fresh.chain.rpc("evm_mine", [])
+    r = _zkml(store, "audit", "challenge", "--onchain", "--from-commit", str(commit), *chain_args,
+              "-o", str(f["challenge"]), "--ledger", str(f["ledger"]), "--json")
     assert r.exit_code == 0, r.stderr
     issued = json.loads(r.stdout)
     assert issued["block_source"] == "chain" and issued["posted"]["tx_hash"].startswith("0x")
+    assert issued["commit"]["target_block"] == issued["alpha_fields"]["block_number"] == published["commit"]["target_block"]
+    assert "WARNING" not in r.stderr
     r = _zkml(store, "audit", "respond", str(f["challenge"]), "--data", str(TEST_SET), "-o", str(f["response"]))
     assert r.exit_code == 0, r.stderr
     r = _zkml(store, "audit", "check", str(f["response"]), "--ledger", str(f["ledger"]), "--min-accuracy", "0",

@@ -1,42 +1,44 @@
 """The challenge: alpha and its fields, the expected model, the challenge file, the auditor's key, issuing.
 
-The alpha encoding, the challenge digest and the anti-replay rules are
-described in the :mod:`zkml.audit` package docstring.
+The alpha encoding, the nonce commitment, the challenge digest and the
+anti-replay rules are described in the :mod:`zkml.audit` package docstring.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from eth_utils import keccak
 
-from zkml import sampling, vrf
+from zkml import keys, sampling, vrf
 from zkml.audit.common import CHALLENGE_FORMAT, FORMAT_VERSION, AuditError, _read_doc
 from zkml.bundle import now_iso
 from zkml.commit import hex32, to_bytes32
-from zkml.errors import ConfigError, InputError
+from zkml.errors import InputError
 from zkml.util import sha256_json, write_json_atomic
 
 ALPHA_DOMAIN_TEXT: Final = "zkml-audit-challenge/v1"
 ALPHA_DOMAIN: Final[bytes] = keccak(text=ALPHA_DOMAIN_TEXT)
 """First word of alpha: ``keccak256("zkml-audit-challenge/v1")``."""
 
-DEFAULT_SUITE: Final = "secp256k1"
-"""The suite ``VRFVerifier.sol`` checks on chain (0xFE)."""
-SK_ENV: Final = "ZKML_VRF_SK"
-"""Env var holding the auditor's VRF secret key as hex."""
-KEY_FILE_FORMAT: Final = "zkml-vrf-key/1"
+DEFAULT_SUITE: Final = keys.DEFAULT_VRF_SUITE
+"""The suite ``VRFVerifier.sol`` checks on chain (0xFE); :data:`zkml.keys.DEFAULT_VRF_SUITE`."""
+SK_ENV: Final = keys.VRF_SK_ENV
+"""Env var holding the auditor's VRF secret key as hex (:mod:`zkml.keys` reads it)."""
+KEY_FILE_FORMAT: Final = keys.VRF_KEY_FORMAT
 """The key file ``zkml vrf keygen --out`` writes."""
 
+COMMIT_DOMAIN_TEXT: Final = "zkml-audit-commit/v1"
+COMMIT_DOMAIN: Final[bytes] = keccak(text=COMMIT_DOMAIN_TEXT)
+"""First word of a nonce commitment, and of the calldata that publishes it."""
+
 LOCAL_BLOCK_NOTE: Final = (
-    "the block hash was given by the auditor, not read from a chain: "
-    "the sample's unpredictability rests on the auditor"
+    "LOCAL AUDIT: the block hash was given by the auditor, not read from a chain, and no nonce was committed "
+    "before it: the sample rests on the auditor alone (it could have ground nonce and block for rows it likes)"
 )
 
 
@@ -183,6 +185,71 @@ class BlockRef:
     """``chain`` (read from an RPC) or ``auditor`` (given by hand)."""
 
 
+def commitment_of(fields: AlphaFields, k: int, pk: bytes) -> bytes:
+    """The nonce commitment a challenge with these fields must open (see :class:`NonceCommitment`)."""
+    return keccak(b"".join((
+        COMMIT_DOMAIN, _word(fields.chain_id, "chain id"), fields.model_id, _word(fields.model_version, "model version"),
+        fields.dataset_root, _word(fields.n_rows, "n_rows"), _word(k, "k"), keccak(pk),
+        _word(fields.block_number, "target block"), fields.nonce,
+    )))
+
+
+@dataclass(frozen=True)
+class NonceCommitment:
+    """The auditor's commitment to its nonce, published on chain before the block whose hash alpha mixes in.
+
+    ``commitment = keccak256(abi.encode(keccak256("zkml-audit-commit/v1"), chainId, modelId, modelVersion,
+    datasetRoot, nRows, k, keccak256(pk), targetBlock, nonce))``, published as
+    the calldata ``COMMIT_DOMAIN || commitment`` of a transaction mined in
+    ``block < targetBlock``. When it was published, the target block's hash
+    did not exist, and the nonce, model, dataset, k and VRF key were fixed: the
+    auditor can no longer choose what alpha will be (its VRF is deterministic).
+    """
+
+    commitment: bytes
+    """The 32-byte commitment."""
+    target_block: int
+    """The future block whose hash the challenge mixes in (alpha's ``blockNumber``)."""
+    tx_hash: str
+    """The transaction that published it."""
+    block: int
+    """The block that transaction was mined in (must be before ``target_block``)."""
+    sender: str | None = None
+    """Who sent it (the auditor's chain account)."""
+
+    def __post_init__(self) -> None:
+        """Raise :class:`AuditError` for malformed fields."""
+        if not isinstance(self.commitment, bytes) or len(self.commitment) != 32:
+            raise AuditError("the nonce commitment must be 32 bytes")
+        for name in ("target_block", "block"):
+            _word(getattr(self, name), f"commit {name}")
+        if not isinstance(self.tx_hash, str) or len(self.tx_hash) != 66 or not self.tx_hash.startswith("0x"):
+            raise AuditError("commit tx_hash must be a 0x-prefixed 32-byte hash")
+
+    @property
+    def calldata(self) -> bytes:
+        """What the publishing transaction carries."""
+        return COMMIT_DOMAIN + self.commitment
+
+    def to_json(self) -> dict[str, Any]:
+        return {"domain": COMMIT_DOMAIN_TEXT, "commitment": hex32(self.commitment), "target_block": self.target_block,
+                "tx_hash": self.tx_hash, "block": self.block, "sender": self.sender}
+
+    @classmethod
+    def from_json(cls, d: Any) -> NonceCommitment:
+        """Parse :meth:`to_json`'s form. Raises :class:`AuditError`."""
+        if not isinstance(d, Mapping) or d.get("domain") != COMMIT_DOMAIN_TEXT:
+            raise AuditError(f"commit must be a {COMMIT_DOMAIN_TEXT} object")
+        try:
+            sender = d.get("sender")
+            return cls(to_bytes32(d["commitment"], "commit.commitment"), d["target_block"], d["tx_hash"], d["block"],
+                       str(sender) if sender is not None else None)
+        except KeyError as e:
+            raise AuditError(f"commit is missing {e.args[0]!r}") from None
+        except InputError as e:
+            raise AuditError(e.message) from None
+
+
 @dataclass(frozen=True)
 class Challenge:
     """An issued audit challenge (the challenge file)."""
@@ -213,6 +280,8 @@ class Challenge:
     """Block at which the audited version became active (on-chain audits)."""
     notes: tuple[str, ...] = ()
     """Caveats (e.g. a block hash given by hand)."""
+    commit: NonceCommitment | None = None
+    """The published nonce commitment this challenge opens (on-chain audits; None for a local audit)."""
     posted: Mapping[str, Any] | None = field(default=None, compare=False)
     """Receipt of the transaction that put the challenge on chain (outside the digest)."""
 
@@ -245,6 +314,7 @@ class Challenge:
             "block_source": self.block_source,
             "registry": self.registry,
             "activation_block": self.activation_block,
+            "commit": self.commit.to_json() if self.commit is not None else None,
             "notes": list(self.notes),
         }
 
@@ -287,6 +357,7 @@ class Challenge:
                 raise AuditError(f"{source}: activation_block must be an integer")
             if posted is not None and not isinstance(posted, Mapping):
                 raise AuditError(f"{source}: posted must be an object")
+            commit = NonceCommitment.from_json(doc["commit"]) if doc.get("commit") is not None else None
             challenge = cls(
                 suite=suite.short_name,
                 pk=bytes.fromhex(str(doc["pk"])),
@@ -301,6 +372,7 @@ class Challenge:
                 registry=registry,
                 activation_block=activation,
                 notes=tuple(str(n) for n in doc.get("notes") or ()),
+                commit=commit,
                 posted=posted,
             )
         except KeyError as e:
@@ -343,62 +415,32 @@ class Challenge:
             return "the indices are not sample_indices(beta, N, k)"
         return None
 
+    def commit_problem(self) -> str | None:
+        """Why the nonce commitment does not bind this challenge (offline part), or None when it does.
+
+        An on-chain challenge (block read from a chain) must open a commitment
+        published in a block before the one whose hash it mixes in; the chain
+        side (the publishing transaction, the block hash) is re-read by the check.
+        """
+        c, f = self.commit, self.fields
+        if c is None:
+            if self.block_source == "chain":
+                return ("no nonce commitment: the auditor could have picked nonce and block after seeing the block "
+                        "hash (grinding); commit first with `zkml audit commit`")
+            return None
+        if c.target_block != f.block_number:
+            return f"the commitment is bound to block {c.target_block}, the challenge mixes in block {f.block_number}"
+        if c.block >= c.target_block:
+            return (f"the commitment was published in block {c.block}, not before block {c.target_block}: "
+                    "its hash was already known at commit time")
+        if commitment_of(f, self.k, self.pk) != c.commitment:
+            return "the nonce (with the challenge's model, dataset, k and VRF key) does not open the commitment"
+        return None
+
 
 # ---------------------------------------------------------------------------
-# Keys and ids
+# Ids
 # ---------------------------------------------------------------------------
-
-
-def load_vrf_key(
-    key_file: str | os.PathLike[str] | None = None,
-    suite: str | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-) -> tuple[bytes, vrf.Suite]:
-    """The auditor's VRF secret key and suite: from ``key_file`` if given, else ``$ZKML_VRF_SK``.
-
-    A key file is the JSON of ``zkml vrf keygen --out`` (it names its suite) or
-    a file holding the key as hex. ``suite`` defaults to the key file's, else
-    secp256k1. Raises :class:`ConfigError` (never quoting the key) for a
-    missing, unreadable or malformed key, or a suite that contradicts the file.
-    """
-    environ = os.environ if env is None else env
-    file_suite: str | None = None
-    if key_file is not None:
-        path = Path(key_file)
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise ConfigError(f"VRF key file not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read VRF key file {path} ({type(e).__name__})") from None
-        origin = f"VRF key file {path}"
-        if text.startswith("{"):
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError:
-                raise ConfigError(f"{origin} is neither hex nor a {KEY_FILE_FORMAT} file") from None
-            if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT or not isinstance(doc.get("sk"), str):
-                raise ConfigError(f"{origin} is not a {KEY_FILE_FORMAT} key file")
-            text = doc["sk"]
-            file_suite = doc.get("suite") if isinstance(doc.get("suite"), str) else None
-    else:
-        text = environ.get(SK_ENV, "").strip()
-        origin = f"${SK_ENV}"
-        if not text:
-            raise ConfigError(f"no VRF key: pass --vrf-key FILE (from `zkml vrf keygen --out`) or set ${SK_ENV}")
-    try:
-        sk = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"{origin} is not a hex VRF secret key") from None
-    try:
-        if suite is not None and file_suite is not None and vrf.get_suite(suite) != vrf.get_suite(file_suite):
-            raise ConfigError(f"{origin} holds a {file_suite} key, not {suite}")
-        s = vrf.get_suite(suite or file_suite or DEFAULT_SUITE)
-        vrf.public_key(s, sk)
-    except vrf.VRFError as e:
-        raise ConfigError(f"{origin}: {e.message}") from None
-    return sk, s
 
 
 def parse_model_id(value: str | bytes) -> bytes:
@@ -418,8 +460,7 @@ def parse_model_id(value: str | bytes) -> bytes:
 
 def issue_challenge(
     *,
-    sk: bytes,
-    suite: vrf.Suite | str,
+    key: keys.VrfKey,
     model_id: bytes,
     dataset_root: bytes,
     n_rows: int,
@@ -430,15 +471,17 @@ def issue_challenge(
     nonce: bytes | None = None,
     registry: str | None = None,
     activation_block: int | None = None,
+    commit: NonceCommitment | None = None,
 ) -> Challenge:
     """Prove alpha with the auditor's key and draw ``k`` of ``n_rows`` indices.
 
-    ``nonce`` defaults to 32 fresh random bytes. Raises :class:`AuditError`
-    for ``k < 1`` or ``k > n_rows`` or malformed fields, :class:`ConfigError`
-    for a bad key.
+    ``nonce`` defaults to 32 fresh random bytes. With ``commit`` (an on-chain
+    audit) the nonce and block must open it. Raises :class:`AuditError` for
+    ``k < 1`` or ``k > n_rows``, malformed fields or a nonce that does not open
+    ``commit``.
     """
     # Inputs validation
-    s = vrf.get_suite(suite)
+    s = key.suite
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise AuditError(f"k must be a positive integer, got {k!r}")
     if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
@@ -452,17 +495,18 @@ def issue_challenge(
     )
     # Procedure
     alpha = fields.encode()
-    try:
-        pk = vrf.public_key(s, sk)
-        pi = vrf.prove(s, sk, alpha)
-    except vrf.VRFError as e:
-        raise ConfigError(f"VRF key: {e.message}") from None
+    pi = vrf.prove(s, key.sk, alpha)
     beta = vrf.proof_to_hash(s, pi)
     indices = sampling.sample_indices(beta, n_rows, k)
     notes = (LOCAL_BLOCK_NOTE,) if block.source != "chain" else ()
-    return Challenge(
-        suite=s.short_name, pk=pk, fields=fields, pi=pi, beta=beta, k=k, indices=tuple(indices), model=model,
+    challenge = Challenge(
+        suite=s.short_name, pk=key.pk, fields=fields, pi=pi, beta=beta, k=k, indices=tuple(indices), model=model,
         created=now_iso(), block_source=block.source, registry=registry, activation_block=activation_block,
-        notes=notes,
+        notes=notes, commit=commit,
     )
+    if commit is not None:
+        problem = challenge.commit_problem()
+        if problem:
+            raise AuditError(f"refusing to issue: {problem}")
+    return challenge
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -14,9 +13,10 @@ import numpy as np
 from eth_utils import keccak
 
 from zkml import vrf
+from zkml.audit.binding import Layout, Proven, proven_io
 from zkml.audit.challenge import Challenge, ExpectedModel
 from zkml.audit.common import FORMAT_VERSION, REPORT_FORMAT, AuditError, Progress, _quiet
-from zkml.audit.onchain import OnChain, _block_hash, activation_block
+from zkml.audit.onchain import OnChain, _block_hash, activation_block, published_commitment
 from zkml.audit.respond import Response
 from zkml.bundle import Bundle, now_iso
 from zkml.commit import hex32, row_leaf, verify_inclusion
@@ -24,8 +24,8 @@ from zkml.errors import InputError, StoreError, ZkmlError
 from zkml.util import sha256_json, write_json_atomic
 
 if TYPE_CHECKING:  # the chain side is imported only when an on-chain audit runs
-    from zkml.circuit import Circuit
     from zkml.evm.chain import Chain, Contract
+    from zkml.keys import VrfKey
     from zkml.store import Store
     from zkml.verify import Artifacts
 
@@ -40,8 +40,8 @@ class AuditCheck:
     """One judged fact."""
 
     name: str
-    """challenge | vrf | block | indices | rows | model | snark | accuracy | registry | vrf_onchain |
-    rows_onchain | snark_onchain | record."""
+    """challenge | vrf | block | commit | indices | rows | model | snark | inputs | outputs | accuracy |
+    registry | vrf_onchain | rows_onchain | snark_onchain | record."""
     ok: bool | None
     """Passed, failed, or None when not run."""
     detail: str
@@ -168,55 +168,37 @@ def write_report(report: AuditReport, path: str | os.PathLike[str]) -> tuple[Pat
     return p, md
 
 
-def _circuit_artifacts(circuit: Circuit) -> Artifacts:
-    from zkml.verify import Artifacts
-
-    return Artifacts(settings=circuit.settings_path, vk=circuit.vk, srs=circuit.srs.path,
-                     model_sha256=circuit.model_sha256, weights_commitment=circuit.manifest.get("weights_commitment"))
-
-
 def audited_artifacts(expected: ExpectedModel, bundle: Bundle, store: Store) -> Artifacts:
-    """Public artifacts of the audited circuit, from ``store``.
+    """Public artifacts of the audited circuit, from ``store`` (which built it: every file digest-checked).
 
     Found by the expected circuit id, else by the expected vk digest (the
-    bundle's circuit first, then every circuit in the store), else (no vk
-    pinned) the bundle's own circuit. Raises :class:`StoreError` when the
-    store does not hold it.
+    bundle's circuit id is only a hint of where to look first), else (no vk
+    pinned) the circuit of the expected ONNX digest. Raises :class:`StoreError`
+    when the store does not hold it.
     """
     from zkml.circuit import open_circuit
+    from zkml.store import CIRCUIT_ID
 
     candidates: list[Path] = []
     if expected.circuit_id:
         candidates.append(store.circuit_dir(expected.circuit_id))
-    candidates.append(store.circuit_dir(bundle.circuit_id))
-    if store.circuits.is_dir():
-        candidates += sorted(d for d in store.circuits.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if CIRCUIT_ID.fullmatch(bundle.circuit_id):
+        candidates.append(store.circuit_dir(bundle.circuit_id))
+    candidates += [m.folder for m in store.list_circuits()]
     for folder in candidates:
-        manifest = folder / "manifest.json"
-        if not manifest.is_file():
+        manifest, _ = store.read_manifest(folder)
+        if manifest is None:
             continue
-        try:
-            files = json.loads(manifest.read_bytes()).get("files", {})
-        except (OSError, ValueError):
+        if expected.vk_sha256 is not None and manifest.files.get("vk.key") != expected.vk_sha256:
             continue
-        if expected.vk_sha256 is None or files.get("vk.key") == expected.vk_sha256:
-            circuit = open_circuit(folder, store)
-            if expected.vk_sha256 is None and expected.onnx_sha256 not in (None, circuit.model_sha256):
-                continue
-            return _circuit_artifacts(circuit)
-    want = f"vk sha256 {expected.vk_sha256[:16]}…" if expected.vk_sha256 else f"circuit {bundle.circuit_id}"
+        circuit = open_circuit(folder, store)
+        if expected.onnx_sha256 not in (None, circuit.model_sha256):
+            continue
+        return circuit.artifacts()
+    want = f"vk sha256 {expected.vk_sha256[:16]}…" if expected.vk_sha256 else f"model {expected.onnx_sha256}"
     raise StoreError(
         f"the audited circuit ({want}) is not in store {store.root}: pass --circuit with its public artifacts"
     )
-
-
-def _predicted(bundle: Bundle, p: int) -> int | None:
-    outs = bundle.outputs
-    if outs is None or p >= len(outs):
-        return None
-    sizes = [int(n) for n in bundle.data["circuit"].get("output_sizes") or [len(outs[p])]]
-    row = np.asarray(outs[p], dtype=np.float64)[: sizes[0]]
-    return int(np.argmax(row)) if row.size else None
 
 
 def check_response(
@@ -230,6 +212,7 @@ def check_response(
     replay_note: str | None = None,
     onchain: OnChain | None = None,
     record: bool = True,
+    auditor_key: VrfKey | None = None,
     progress: Progress = _quiet,
 ) -> AuditReport:
     """Judge ``response`` against the challenge the auditor issued (``expected``).
@@ -243,7 +226,10 @@ def check_response(
     proof are checked on chain too; with ``record`` (and a challenge naming a
     registry version), a passing audit's proofs are recorded with
     ``verifyAndRecord`` and the outcome, pass or fail, with ``recordAudit``
-    (its transaction in ``report.onchain["audit_tx"]``).
+    (its transaction in ``report.onchain["audit_tx"]``). The registry accepts
+    an outcome only from an account bound to the challenge's VRF key; with
+    ``auditor_key`` (that key) an unbound account is bound first
+    (``registerAuditor``).
 
     A failed check is a verdict in the report, not an exception.
 
@@ -285,12 +271,15 @@ def check_response(
     else:
         assert onchain is not None
         add("block", *_check_block(onchain, expected))
+    # 3b. The nonce commitment: published before the block, opened by the nonce (on-chain challenges)
+    if expected.block_source == "chain" or expected.commit is not None:
+        add("commit", *_check_commit(onchain, expected))
     # 4. Indices
     claimed, sampled = [r.index for r in response.rows], list(expected.indices)
     add("indices", claimed == sampled,
         f"proves the sampled rows {sampled}" if claimed == sampled
         else f"proves rows {claimed}, but the sampled rows are {sampled}")
-    # 5. Rows: proven inputs with revealed labels are the committed rows at the sampled indices
+    # 5. Rows: the revealed rows with their labels are committed at the sampled indices
     add("rows", *_check_rows(response, expected))
     # 6. Model
     model_ok, model_detail = _check_model(bundle, model)
@@ -299,16 +288,24 @@ def check_response(
     from zkml.verify import verify_bundle
 
     art = artifacts if artifacts is not None else audited_artifacts(model, bundle, store)
+    layout = Layout.from_settings(art.settings)  # raises for a private input or output: nothing to bind
     progress(f"verifying {len(bundle.proofs)} proof(s) against the audited circuit")
     verdict = verify_bundle(bundle, art)
     add("snark", verdict.valid, f"{len(bundle.proofs)} proof(s) verify under the audited circuit ({verdict.seconds:.2f}s)"
         if verdict.valid else f"invalid under the audited circuit: {verdict.reason}")
-    if bundle.data.get("srs", {}).get("insecure"):
+    if verdict.srs is not None and verdict.srs.kind == "dev":
         from zkml.srs import DEV_WARNING
 
         notes.append(DEV_WARNING)
-    # 8. Accuracy against the revealed (committed) labels
-    acc = _accuracy(response, min_accuracy)
+    # 8. Inputs and outputs: only what the proofs' instances bind (never the bundle's own values)
+    entries = bundle.proofs
+    proven = proven_io([e.instances for e in entries], [e.output_felts for e in entries],
+                       [np.asarray(r.features, dtype=np.float64) for r in response.rows], layout,
+                       [r.index for r in response.rows])
+    add("inputs", proven.inputs_ok, proven.inputs_detail)
+    add("outputs", proven.outputs is not None, proven.outputs_detail)
+    # 9. Accuracy: the proven predictions against the revealed (committed) labels
+    acc = _accuracy(response, proven, min_accuracy)
     add("accuracy", acc["ok"], acc.pop("detail"))
     acc.pop("ok")
     # On chain
@@ -324,17 +321,18 @@ def check_response(
             "alpha": expected.alpha.hex(), "pi": expected.pi.hex(), "beta": expected.beta.hex(),
             "chain_id": f.chain_id, "block_number": f.block_number, "block_hash": hex32(f.block_hash),
             "block_source": expected.block_source, "model": model.to_json(), "posted": expected.posted,
+            "commit": expected.commit.to_json() if expected.commit is not None else None,
         },
         response={
             "challenge_digest": response.challenge_digest, "created": response.created,
             "model_sha256": bundle.model_sha256, "circuit_id": bundle.circuit_id,
-            "vk_sha256": bundle.data["circuit"].get("vk_sha256"), "proofs": len(bundle.proofs),
-            "batch_size": bundle.data["circuit"].get("batch_size"), "timings": dict(response.timings),
+            "vk_sha256": bundle.vk_sha256, "proofs": len(bundle.proofs),
+            "batch_size": bundle.batch_size, "timings": dict(response.timings),
         },
         accuracy=acc, onchain=onchain_info, seconds=time.perf_counter() - t0, notes=notes,
     )
     if onchain is not None:
-        _record_onchain(onchain, report, response, expected, record, progress)
+        _record_onchain(onchain, report, response, expected, record, auditor_key, progress)
         report.seconds = time.perf_counter() - t0
     return report
 
@@ -356,18 +354,36 @@ def _check_block(onchain: OnChain, expected: Challenge) -> tuple[bool, str]:
     return True, f"block {f.block_number} hash matches chain {f.chain_id}; after activation block {active_since}"
 
 
+def _check_commit(onchain: OnChain | None, expected: Challenge) -> tuple[bool, str]:
+    """The nonce commitment: opened by the challenge, published before the target block (re-read on chain)."""
+    problem = expected.commit_problem()
+    if problem:
+        return False, problem
+    c = expected.commit
+    assert c is not None
+    if onchain is None:
+        return True, (f"the nonce opens commitment {hex32(c.commitment)[:18]}…, published in block {c.block} before "
+                      f"block {c.target_block} (not re-read: no chain given)")
+    try:
+        published = published_commitment(onchain.chain, c.tx_hash)
+    except ZkmlError as e:
+        return False, e.message
+    if published != (c.commitment, c.block):
+        got = f"commitment {hex32(published[0])[:18]}… in block {published[1]}" if published[0] else "no commitment"
+        return False, f"transaction {c.tx_hash[:12]}… carries {got}, not the challenge's commitment in block {c.block}"
+    return True, (f"the nonce opens commitment {hex32(c.commitment)[:18]}…, published in tx {c.tx_hash[:12]}… at "
+                  f"block {c.block}, before block {c.target_block} whose hash alpha mixes in")
+
+
 def _check_rows(response: Response, expected: Challenge) -> tuple[bool, str]:
-    bundle, rows = response.bundle, response.rows
-    values = bundle.data["input"].get("values")
-    if values is None:
-        return False, "the bundle does not reveal the proven inputs"
-    if len(rows) != expected.k or len(values) != expected.k or bundle.samples != expected.k:
-        return False, (f"{len(rows)} revealed rows and {len(values)} proven inputs for {expected.k} sampled rows")
+    rows = response.rows
+    if len(rows) != expected.k:
+        return False, f"{len(rows)} revealed rows for {expected.k} sampled rows"
     root = expected.fields.dataset_root
     bad: list[str] = []
-    for p, (index, row) in enumerate(zip(expected.indices, rows, strict=True)):
+    for index, row in zip(expected.indices, rows, strict=True):
         try:
-            features = np.asarray(values[p], dtype=np.float64).reshape(-1)
+            features = np.asarray(row.features, dtype=np.float64).reshape(-1)
             leaf = row_leaf(index, features, row.label)
             included = verify_inclusion(root, leaf, row.proof)
         except (InputError, ValueError, TypeError) as e:
@@ -375,16 +391,16 @@ def _check_rows(response: Response, expected: Challenge) -> tuple[bool, str]:
             continue
         if not included:
             what = "its leaf differs from the revealed one" if leaf != row.leaf else "the leaf is not in the tree"
-            bad.append(f"row {index}: proven input with label {row.label:g} is not committed at index {index} "
+            bad.append(f"row {index}: the revealed row with label {row.label:g} is not committed at index {index} "
                        f"under the root ({what})")
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         return False, bad[0] + more
-    return True, f"{expected.k} proven inputs with their labels are committed under root {hex32(root)[:18]}…"
+    return True, f"{expected.k} revealed rows with their labels are committed under root {hex32(root)[:18]}…"
 
 
 def _check_model(bundle: Bundle, expected: ExpectedModel) -> tuple[bool, str]:
-    sha, vk = bundle.model_sha256, str(bundle.data["circuit"].get("vk_sha256"))
+    sha, vk = bundle.model_sha256, bundle.vk_sha256
     if expected.onnx_sha256 is not None and sha != expected.onnx_sha256:
         return False, f"proofs are of model {sha[:16]}…, the audited model is {expected.onnx_sha256[:16]}…"
     if expected.vk_sha256 is not None and vk != expected.vk_sha256:
@@ -393,19 +409,20 @@ def _check_model(bundle: Bundle, expected: ExpectedModel) -> tuple[bool, str]:
     return True, f"{pinned} digest(s) match the audited model (circuit {bundle.circuit_id})"
 
 
-def _accuracy(response: Response, min_accuracy: float) -> dict[str, Any]:
+def _accuracy(response: Response, proven: Proven, min_accuracy: float) -> dict[str, Any]:
     rows = []
+    outs = proven.outputs
     for p, row in enumerate(response.rows):
-        pred = _predicted(response.bundle, p)
+        pred = int(np.argmax(outs[p])) if outs is not None and p < len(outs) and len(outs[p]) else None
         rows.append({"index": row.index, "label": row.label, "predicted": pred,
                      "correct": pred is not None and float(pred) == row.label})
     total = len(rows)
     correct = sum(r["correct"] for r in rows)
     value = correct / total if total else 0.0
-    ok = total > 0 and response.bundle.outputs is not None and value >= min_accuracy
+    ok = total > 0 and outs is not None and value >= min_accuracy
     detail = (f"{correct}/{total} proven predictions match the committed labels ({100 * value:.1f}%) "
-              f"{'>=' if ok else '<'} {100 * min_accuracy:.1f}%") if response.bundle.outputs is not None \
-        else "the bundle does not reveal its outputs"
+              f"{'>=' if ok else '<'} {100 * min_accuracy:.1f}%") if outs is not None \
+        else "no proven outputs to judge (see the outputs check)"
     return {"ok": ok, "detail": detail, "correct": correct, "total": total, "accuracy": value,
             "min_accuracy": float(min_accuracy), "rows": rows}
 
@@ -418,7 +435,7 @@ def _check_onchain(
     from zkml.evm.chain import ContractRevert
 
     chain, registry, f = onchain.chain, onchain.registry, expected.fields
-    version = str(response.bundle.data.get("tools", {}).get("ezkl", ""))
+    version = response.bundle.ezkl_version
     info.update({"chain_id": chain.chain_id, "rpc_url": chain.rpc_url, "registry": registry.address})
     # Registry record: the challenged version is active and names the audited model and dataset
     try:
@@ -438,7 +455,7 @@ def _check_onchain(
         checks.append(AuditCheck("registry", not problems, "; ".join(problems) or
                                  f"version {m.current_version} active at {registry.address} with the audited "
                                  "model, vk and dataset root"))
-    except ContractRevert as e:
+    except (ContractRevert, ZkmlError) as e:
         checks.append(AuditCheck("registry", False, e.message))
     # VRF and sampling on the Solidity verifier
     if expected.suite != vrf.SECP256K1.short_name:
@@ -466,16 +483,12 @@ def _check_onchain(
     # Dataset membership through the registry (the active version's root; the leaf is recomputed on chain)
     try:
         members = []
-        values = response.bundle.data["input"].get("values") or []
-        for p, (index, row) in enumerate(zip(expected.indices, response.rows, strict=False)):
-            if p >= len(values):
-                members.append(False)
-                continue
-            features = np.asarray(values[p], dtype=np.float64).reshape(-1)
+        for index, row in zip(expected.indices, response.rows, strict=False):
+            features = np.asarray(row.features, dtype=np.float64).reshape(-1)
             members.append(bool(registry.verify_dataset_row(f.model_id, index, features, row.label, list(row.proof))))
         n_ok = sum(members)
         checks.append(AuditCheck("rows_onchain", n_ok == expected.k and len(members) == expected.k,
-                                 f"registry.verifyDatasetRow (leaf recomputed on chain from the proven input and "
+                                 f"registry.verifyDatasetRow (leaf recomputed on chain from the revealed row and "
                                  f"label) accepts {n_ok}/{expected.k} rows"))
     except (ContractRevert, InputError, ValueError) as e:
         checks.append(AuditCheck("rows_onchain", False, getattr(e, "message", str(e))))
@@ -490,8 +503,30 @@ def _check_onchain(
         checks.append(AuditCheck("snark_onchain", False, f"registry refuses the proofs: {e.message}"))
 
 
+def _bind_auditor(onchain: OnChain, expected: Challenge, auditor_key: VrfKey | None,
+                  progress: Progress) -> str | None:
+    """Make sure the sender is the registry's auditor for the challenge's VRF key; why not, if it cannot be."""
+    from zkml.evm.chain import ContractRevert
+
+    registry, sender = onchain.registry, onchain.chain.sender
+    if sender is None:
+        return "no signing key to record with"
+    want = keccak(expected.pk)
+    if registry.auditor_key(sender) == want:
+        return None
+    if auditor_key is None or auditor_key.pk != expected.pk:
+        return (f"{sender} is not bound to the challenge's VRF key in the registry: pass the auditor's VRF key "
+                "(--vrf-key or $ZKML_VRF_SK) to bind it")
+    progress(f"binding {sender} to the challenge's VRF key (registerAuditor)")
+    try:
+        registry.register_auditor(auditor_key.sk)
+    except (ContractRevert, ZkmlError) as e:
+        return f"registerAuditor failed: {e.message}"
+    return None if registry.auditor_key(sender) == want else "registerAuditor did not bind the key"
+
+
 def _record_onchain(onchain: OnChain, report: AuditReport, response: Response, expected: Challenge, record: bool,
-                    progress: Progress) -> None:
+                    auditor_key: VrfKey | None, progress: Progress) -> None:
     """Record the outcome: a passing audit's proofs (verifyAndRecord), then the verdict (recordAudit, pass or fail).
 
     Appends the ``record`` check and puts the transactions in ``report.onchain``.
@@ -508,12 +543,16 @@ def _record_onchain(onchain: OnChain, report: AuditReport, response: Response, e
         checks.append(AuditCheck("record", None, "nothing recorded: the challenge names no registry version "
                                                  "(a local audit)"))
         return
+    unbound = _bind_auditor(onchain, expected, auditor_key, progress)
+    if unbound is not None:
+        checks.append(AuditCheck("record", False, f"nothing recorded: {unbound}"))
+        return
     passed = report.passed
     # A passing audit: every proof through verifyAndRecord (ProofVerified events)
     txs: list[dict[str, Any]] = []
     failure = None
     if passed:
-        version = str(response.bundle.data.get("tools", {}).get("ezkl", ""))
+        version = response.bundle.ezkl_version
         progress(f"recording {len(response.bundle.proofs)} proof(s) with registry.verifyAndRecord")
         try:
             for entry in response.bundle.proofs:

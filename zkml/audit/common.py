@@ -14,7 +14,8 @@ CHALLENGE_FORMAT: Final = "zkml-audit-challenge"
 RESPONSE_FORMAT: Final = "zkml-audit-response"
 REPORT_FORMAT: Final = "zkml-audit-report"
 LEDGER_FORMAT: Final = "zkml-audit-ledger"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""Version 2: nonce commitments in challenges, revealed row features in responses."""
 
 Progress = Callable[[str], None]
 

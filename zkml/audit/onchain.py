@@ -1,20 +1,47 @@
-"""The on-chain side of an audit: the activation block, on-chain challenges, the VRF verifier, connecting."""
+"""The on-chain side of an audit: the activation block, the nonce commitment, on-chain challenges, the VRF verifier.
+
+An on-chain challenge is made in two steps, so the auditor cannot grind its sample:
+
+1. **commit** (:func:`commit_onchain_challenge`): fix model, version, dataset,
+   k, the VRF key and a fresh nonce; publish ``keccak256`` of them with a
+   *future* block number as a transaction; keep the nonce in the commit file;
+2. **reveal** (:func:`issue_onchain_challenge`): once that block exists, read
+   its hash from the chain (never from the auditor) and prove alpha, which
+   mixes the committed nonce with that hash.
+
+When the commitment was mined the block hash did not exist, and the VRF is
+deterministic: every input of the sample was fixed before anyone could know it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from zkml import vrf
-from zkml.audit.challenge import BlockRef, Challenge, ExpectedModel, issue_challenge
-from zkml.audit.common import AuditError, Progress, _quiet
-from zkml.commit import hex32
+from zkml import keys, vrf
+from zkml.audit.challenge import (
+    COMMIT_DOMAIN,
+    AlphaFields,
+    BlockRef,
+    Challenge,
+    ExpectedModel,
+    NonceCommitment,
+    commitment_of,
+    issue_challenge,
+)
+from zkml.audit.common import FORMAT_VERSION, AuditError, Progress, _quiet, _read_doc
+from zkml.bundle import now_iso
+from zkml.commit import hex32, to_bytes32
+from zkml.errors import InputError
 from zkml.util import write_json_atomic
+
+COMMIT_FORMAT: Final = "zkml-audit-commit"
 
 if TYPE_CHECKING:  # the chain side is imported only when an on-chain audit runs
     from zkml.circuit import Circuit
@@ -83,47 +110,115 @@ def _block_hash(chain: Chain, number: int) -> bytes:
     return bytes.fromhex(str(block["hash"]).removeprefix("0x"))
 
 
-def issue_onchain_challenge(
-    onchain: OnChain,
-    *,
-    sk: bytes,
-    suite: vrf.Suite | str,
-    model_id: bytes,
-    k: int,
-    n_rows: int,
-    dataset_root: bytes | None = None,
-    block_number: int | None = None,
-    circuit: Circuit | None = None,
-    nonce: bytes | None = None,
-    post: bool = True,
-    wait: float = 0.0,
-    progress: Progress = _quiet,
-) -> tuple[Challenge, Contract | None]:
-    """A challenge for the model's active registry version, on a block after that version became active.
-
-    The dataset root, ONNX and VK digests come from the registry record
-    (``dataset_root``, when given, must equal the registered one; ``circuit``,
-    a :class:`zkml.circuit.Circuit`, when given, must be the registered one and
-    is pinned by id so the owner and the check find it). The block
-    is ``block_number`` or the latest one (waiting up to ``wait`` seconds for a
-    block after the activation). With ``post`` the challenge is put
-    on chain as a transaction calling ``VRFVerifier.verify(pk, alpha, pi, …)``
-    (its calldata is the public record; its receipt is stored in
-    ``challenge.posted``). Returns the challenge and the VRF verifier handle
-    used (None when not posted).
+def published_commitment(chain: Chain, tx_hash: str) -> tuple[bytes, int]:
+    """The nonce commitment transaction ``tx_hash`` carries, and its block: ``(commitment, block)``.
 
     Raises:
-        AuditError: no dataset root registered, a root or circuit mismatch, no block after
-            the activation yet, a suite the on-chain verifier does not support.
-        RegistryError / ChainError: unknown or paused model, RPC failure.
+        ChainError: no such mined transaction on this chain.
+        AuditError: its calldata is not ``COMMIT_DOMAIN || commitment``.
     """
-    from zkml.evm import vrf_onchain
+    from zkml.errors import ChainError
 
-    s = vrf.get_suite(suite)
-    if post and s != vrf.SECP256K1:
-        raise AuditError(f"the on-chain VRFVerifier checks secp256k1 proofs only, not {s.short_name}")
-    registry, chain = onchain.registry, onchain.chain
-    info = registry.model(model_id)
+    tx = chain.rpc("eth_getTransactionByHash", [tx_hash])
+    if not isinstance(tx, Mapping) or tx.get("blockNumber") in (None, ""):
+        raise ChainError(f"the commit transaction {tx_hash} is not mined on chain {chain.chain_id}")
+    data = bytes.fromhex(str(tx.get("input", "")).removeprefix("0x"))
+    if len(data) != 64 or data[:32] != COMMIT_DOMAIN:
+        raise AuditError(f"transaction {tx_hash} does not publish a zkml audit nonce commitment")
+    return data[32:], int(str(tx["blockNumber"]), 16)
+
+
+@dataclass(frozen=True)
+class AuditCommit:
+    """The commit file: a published nonce commitment, and what the auditor needs to reveal it.
+
+    It holds the nonce, which stays with the auditor until the reveal. The
+    public part (the commitment, its transaction and block) goes into the challenge.
+    """
+
+    commit: NonceCommitment
+    """The published commitment."""
+    nonce: bytes
+    """The committed nonce (32 bytes)."""
+    suite: str
+    """The VRF suite of the committed key."""
+    pk: bytes
+    """The committed VRF public key."""
+    chain_id: int
+    """Chain of the registry and the target block."""
+    registry: str
+    """ModelRegistry address."""
+    model_id: bytes
+    """Audited model id."""
+    model_version: int
+    """Its registry version, active at commit time."""
+    activation_block: int
+    """Block at which that version became active."""
+    dataset_root: bytes
+    """The registered dataset root."""
+    n_rows: int
+    """Rows under the root."""
+    k: int
+    """Rows to sample."""
+    model: ExpectedModel
+    """The audited model (from the registry record)."""
+    created: str
+    """UTC time of the commit."""
+
+    def fields(self, block_hash: bytes) -> AlphaFields:
+        """The alpha fields once the target block's hash is known."""
+        return AlphaFields(chain_id=self.chain_id, model_id=self.model_id, model_version=self.model_version,
+                           dataset_root=self.dataset_root, n_rows=self.n_rows, nonce=self.nonce,
+                           block_number=self.commit.target_block, block_hash=block_hash)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": COMMIT_FORMAT, "version": FORMAT_VERSION, "created": self.created,
+                "commit": self.commit.to_json(), "nonce": hex32(self.nonce), "suite": self.suite, "pk": self.pk.hex(),
+                "chain_id": self.chain_id, "registry": self.registry, "model_id": hex32(self.model_id),
+                "model_version": self.model_version, "activation_block": self.activation_block,
+                "dataset_root": hex32(self.dataset_root), "n_rows": self.n_rows, "k": self.k,
+                "model": self.model.to_json()}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the commit file atomically (mode 0600: it holds the nonce until the reveal)."""
+        keys.write_key_file(path, json.dumps(self.to_json(), indent=2) + "\n", overwrite=True)
+
+    @classmethod
+    def from_json(cls, doc: Any, source: str = "commit") -> AuditCommit:
+        """Parse a commit file; the nonce must open its commitment. Raises :class:`AuditError`."""
+        if not isinstance(doc, Mapping) or doc.get("format") != COMMIT_FORMAT:
+            raise AuditError(f"{source}: not a zkml audit commit file")
+        if doc.get("version") != FORMAT_VERSION:
+            raise AuditError(f"{source}: unsupported commit file version {doc.get('version')!r}")
+        try:
+            c = cls(
+                commit=NonceCommitment.from_json(doc["commit"]), nonce=to_bytes32(doc["nonce"], "nonce"),
+                suite=vrf.get_suite(str(doc["suite"])).short_name, pk=bytes.fromhex(str(doc["pk"])),
+                chain_id=int(doc["chain_id"]), registry=str(doc["registry"]),
+                model_id=to_bytes32(doc["model_id"], "model_id"), model_version=int(doc["model_version"]),
+                activation_block=int(doc["activation_block"]), dataset_root=to_bytes32(doc["dataset_root"], "dataset_root"),
+                n_rows=int(doc["n_rows"]), k=int(doc["k"]), model=ExpectedModel.from_json(doc["model"]),
+                created=str(doc.get("created", "")),
+            )
+        except KeyError as e:
+            raise AuditError(f"{source}: malformed commit file (missing {e.args[0]!r})") from None
+        except (ValueError, TypeError) as e:
+            raise AuditError(f"{source}: malformed commit file ({e})") from None
+        except (InputError, vrf.VRFError) as e:
+            raise AuditError(f"{source}: {e.message}") from None
+        if commitment_of(c.fields(bytes(32)), c.k, c.pk) != c.commit.commitment:
+            raise AuditError(f"{source}: the nonce does not open the commitment (edited commit file)")
+        return c
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AuditCommit:
+        """Read and check a commit file. Raises :class:`AuditError`."""
+        return cls.from_json(_read_doc(path, "commit"), source=str(path))
+
+
+def _audited_record(onchain: OnChain, model_id: bytes, dataset_root: bytes | None, circuit: Circuit | None) -> Any:
+    """The registry's current view of the model, checked against what the auditor names."""
+    info = onchain.registry.model(model_id)
     if info.paused:
         raise AuditError(f"model {hex32(model_id)} is paused in the registry")
     record = info.record
@@ -136,28 +231,121 @@ def issue_onchain_challenge(
     if circuit is not None and (circuit.model_sha256 != record.onnx_sha256.hex()
                                 or circuit.files["vk.key"] != record.vk_digest.hex()):
         raise AuditError(f"circuit {circuit.circuit_id} is not the registered circuit of model {hex32(model_id)}")
+    return info
+
+
+def commit_onchain_challenge(
+    onchain: OnChain,
+    *,
+    key: keys.VrfKey,
+    model_id: bytes,
+    k: int,
+    n_rows: int,
+    dataset_root: bytes | None = None,
+    circuit: Circuit | None = None,
+    blocks_ahead: int = 1,
+    nonce: bytes | None = None,
+    progress: Progress = _quiet,
+) -> AuditCommit:
+    """Step 1 of an on-chain challenge: commit to a fresh nonce against a block ``blocks_ahead`` after the next one.
+
+    The dataset root, ONNX and VK digests come from the registry record
+    (``dataset_root`` and ``circuit``, when given, must be the registered ones).
+    The commitment (see :class:`zkml.audit.NonceCommitment`) is sent as the
+    calldata of a transaction from the chain's account to itself.
+
+    Raises:
+        AuditError: a paused model, no or another dataset root, another circuit,
+            a bad k, a commitment mined too late (at or after its target block).
+        RegistryError / ChainError: unknown model, no signing key, RPC failure.
+    """
+    if isinstance(blocks_ahead, bool) or not isinstance(blocks_ahead, int) or blocks_ahead < 1:
+        raise AuditError(f"--blocks-ahead must be at least 1, got {blocks_ahead!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_rows:
+        raise AuditError(f"k must be between 1 and the dataset's {n_rows} rows, got {k!r}")
+    chain, registry = onchain.chain, onchain.registry
+    info = _audited_record(onchain, model_id, dataset_root, circuit)
+    record = info.record
     active_since = activation_block(registry, model_id, info.current_version)
-    latest = chain.block_number()
-    deadline = time.monotonic() + wait
-    while block_number is None and latest <= active_since and time.monotonic() < deadline:
-        progress(f"waiting for a block after {active_since}")
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        latest = chain.block_number()
-    number = latest if block_number is None else block_number
-    if number <= active_since:
-        raise AuditError(
-            f"block {number} is not after block {active_since}, where version {info.current_version} became "
-            "active: wait for a later block (--wait SECONDS; on a dev chain, send any transaction)"
-        )
-    if number > latest:
-        raise AuditError(f"block {number} does not exist yet (latest is {latest})")
-    block = BlockRef(chain.chain_id, number, _block_hash(chain, number), "chain")
+    # The target block does not exist yet: the next block holds the commitment at the earliest
+    target = chain.block_number() + 1 + blocks_ahead
+    nonce = secrets.token_bytes(32) if nonce is None else nonce
+    fields = AlphaFields(chain_id=chain.chain_id, model_id=model_id, model_version=info.current_version,
+                         dataset_root=record.dataset_root, n_rows=n_rows, nonce=nonce, block_number=target,
+                         block_hash=bytes(32))
+    commitment = commitment_of(fields, k, key.pk)
+    progress(f"publishing the nonce commitment for block {target}")
+    receipt = chain.send_raw(chain.sender, COMMIT_DOMAIN + commitment)
+    if receipt.block >= target:
+        raise AuditError(f"the commitment was mined in block {receipt.block}, not before its target block {target}: "
+                         "commit again with a larger --blocks-ahead")
     model = ExpectedModel(record.onnx_sha256.hex(), record.vk_digest.hex(),
                           circuit.circuit_id if circuit is not None else None)
+    return AuditCommit(
+        commit=NonceCommitment(commitment, target, receipt.tx_hash, receipt.block, chain.sender),
+        nonce=nonce, suite=key.suite.short_name, pk=key.pk, chain_id=chain.chain_id, registry=registry.address,
+        model_id=model_id, model_version=info.current_version, activation_block=active_since,
+        dataset_root=record.dataset_root, n_rows=n_rows, k=k, model=model, created=now_iso(),
+    )
+
+
+def issue_onchain_challenge(
+    onchain: OnChain,
+    commit: AuditCommit,
+    *,
+    key: keys.VrfKey,
+    post: bool = True,
+    wait: float = 0.0,
+    progress: Progress = _quiet,
+) -> tuple[Challenge, Contract | None]:
+    """Step 2: reveal ``commit``'s nonce in a challenge on its target block, whose hash is read from the chain.
+
+    Waits up to ``wait`` seconds for the target block. The commitment is
+    re-read from its transaction; the registry must still hold the committed
+    version and root. With ``post`` the challenge is put on chain as a
+    transaction calling ``VRFVerifier.verify(pk, alpha, pi, …)`` (its receipt
+    in ``challenge.posted``). Returns the challenge and the VRF verifier
+    handle used (None when not posted).
+
+    Raises:
+        AuditError: another key, chain or registry than committed; a changed
+            registry record; the target block not there yet; a commitment not
+            published as recorded; a suite the on-chain verifier does not support.
+        RegistryError / ChainError: unknown or paused model, RPC failure.
+    """
+    from zkml.evm import vrf_onchain
+
+    chain, registry = onchain.chain, onchain.registry
+    # Inputs validation: the same key, chain, registry and record as committed
+    if key.pk != commit.pk or key.suite.short_name != commit.suite:
+        raise AuditError("the VRF key is not the one the commitment names")
+    if post and key.suite != vrf.SECP256K1:
+        raise AuditError(f"the on-chain VRFVerifier checks secp256k1 proofs only, not {key.suite.short_name}")
+    if chain.chain_id != commit.chain_id or registry.address.lower() != commit.registry.lower():
+        raise AuditError(f"the commitment is for registry {commit.registry} on chain {commit.chain_id}, not "
+                         f"{registry.address} on chain {chain.chain_id}")
+    info = _audited_record(onchain, commit.model_id, commit.dataset_root, None)
+    if info.current_version != commit.model_version:
+        raise AuditError(f"the registry's active version is {info.current_version}, the commitment audits "
+                         f"version {commit.model_version}: commit again")
+    c = commit.commit
+    if published_commitment(chain, c.tx_hash) != (c.commitment, c.block):
+        raise AuditError(f"transaction {c.tx_hash} does not publish this commitment in block {c.block}")
+    # The target block, once it exists; its hash from the chain
+    latest = chain.block_number()
+    deadline = time.monotonic() + wait
+    while latest < c.target_block and time.monotonic() < deadline:
+        progress(f"waiting for block {c.target_block} (latest {latest})")
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        latest = chain.block_number()
+    if latest < c.target_block:
+        raise AuditError(f"block {c.target_block} does not exist yet (latest is {latest}): reveal once it does "
+                         "(--wait SECONDS; on a dev chain, send any transaction)")
+    block = BlockRef(chain.chain_id, c.target_block, _block_hash(chain, c.target_block), "chain")
     challenge = issue_challenge(
-        sk=sk, suite=s, model_id=model_id, dataset_root=record.dataset_root, n_rows=n_rows, k=k, model=model,
-        block=block, model_version=info.current_version, nonce=nonce, registry=registry.address,
-        activation_block=active_since,
+        key=key, model_id=commit.model_id, dataset_root=commit.dataset_root, n_rows=commit.n_rows, k=commit.k,
+        model=commit.model, block=block, model_version=commit.model_version, nonce=commit.nonce,
+        registry=registry.address, activation_block=commit.activation_block, commit=c,
     )
     if not post:
         return challenge, None

@@ -29,10 +29,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RowEvidence:
-    """One sampled row as the owner reveals it (its features are the bundle's proven input)."""
+    """One sampled row as the owner reveals it: its features and label, its leaf and inclusion proof.
+
+    The check binds the features twice: to the committed tree (the leaf hashes
+    index, features and label) and to the proof (the quantized features are its
+    public input, or open its Poseidon input commitment).
+    """
 
     index: int
     """Row index in the dataset."""
+    features: tuple[float, ...]
+    """The row's features, flat (revealed; committed in the leaf)."""
     label: float
     """The committed label (revealed)."""
     leaf: bytes
@@ -41,7 +48,7 @@ class RowEvidence:
     """Merkle inclusion proof of the leaf (OpenZeppelin order)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "label": self.label, "leaf": hex32(self.leaf),
+        return {"index": self.index, "features": list(self.features), "label": self.label, "leaf": hex32(self.leaf),
                 "proof": [hex32(p) for p in self.proof]}
 
     @classmethod
@@ -49,12 +56,15 @@ class RowEvidence:
         if not isinstance(d, Mapping):
             raise AuditError(f"{where} must be an object")
         try:
-            index, label = d["index"], d["label"]
+            index, label, features = d["index"], d["label"], d["features"]
             if isinstance(index, bool) or not isinstance(index, int):
                 raise AuditError(f"{where}.index must be an integer")
             if isinstance(label, bool) or not isinstance(label, (int, float)):
                 raise AuditError(f"{where}.label must be a number")
-            return cls(index, float(label), to_bytes32(d["leaf"], f"{where}.leaf"),
+            if not isinstance(features, list) or not features or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in features):
+                raise AuditError(f"{where}.features must be a non-empty list of finite numbers")
+            return cls(index, tuple(float(x) for x in features), float(label), to_bytes32(d["leaf"], f"{where}.leaf"),
                        tuple(to_bytes32(p, f"{where}.proof") for p in d["proof"]))
         except KeyError as e:
             raise AuditError(f"{where} is missing {e.args[0]!r}") from None
@@ -75,7 +85,7 @@ class Response:
     rows: tuple[RowEvidence, ...]
     """One per sampled row, in the challenge's order; row ``p`` is the bundle's sample ``p``."""
     bundle: Bundle
-    """Proofs of the rows (input revealed)."""
+    """Proofs of the rows (only its proofs' instances are trusted, once they verify)."""
     dataset: Mapping[str, Any]
     """Root, row count, file sha256 and row shape of the owner's dataset file."""
     created: str
@@ -88,7 +98,7 @@ class Response:
             "format": RESPONSE_FORMAT, "version": FORMAT_VERSION, "created": self.created,
             "challenge_digest": self.challenge_digest, "challenge": self.challenge.to_json(),
             "dataset": dict(self.dataset), "rows": [r.to_json() for r in self.rows],
-            "bundle": self.bundle.data, "timings": dict(self.timings),
+            "bundle": self.bundle.to_json(), "timings": dict(self.timings),
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -153,7 +163,7 @@ def respond(
 
     t0 = time.perf_counter()
     # Inputs validation: the challenge
-    problem = challenge.vrf_problem()
+    problem = challenge.vrf_problem() or challenge.commit_problem()
     if problem:
         raise AuditError(f"refusing to answer an invalid challenge: {problem}")
     # The dataset
@@ -169,8 +179,10 @@ def respond(
         raise AuditError(f"{data_path} has no labels: an audit needs committed labels")
     # The circuit
     opts = circuit.options
-    if opts.input_visibility == "private" or opts.output_visibility == "private":
-        raise AuditError("the circuit keeps its input or output private: an audit needs both revealed")
+    for part, vis in (("input", opts.input_visibility), ("output", opts.output_visibility)):
+        if vis not in ("public", "hashed"):
+            raise AuditError(f"the circuit keeps its {part} {vis}: nothing would bind the revealed "
+                             f"{'rows' if part == 'input' else 'predictions'} to the proofs, so it cannot answer an audit")
     pinned = challenge.model
     if pinned.onnx_sha256 is not None and circuit.model_sha256 != pinned.onnx_sha256:
         raise AuditError(
@@ -195,7 +207,9 @@ def respond(
     samples = features.reshape(len(idx), *circuit.sample_shape)
     bundle = prove(circuit, samples, reveal_input=True, timeout=timeout or DEFAULT_TIMEOUT_S, progress=progress)
     rows = tuple(
-        RowEvidence(i, float(dataset.labels[i]), tree.leaf(i), tuple(tree.proof(i))) for i in idx
+        RowEvidence(i, tuple(float(v) for v in features[p]), float(dataset.labels[i]), tree.leaf(i),
+                    tuple(tree.proof(i)))
+        for p, i in enumerate(idx)
     )
     return Response(
         challenge=challenge,
@@ -205,6 +219,6 @@ def respond(
         dataset={"root": hex32(tree.root), "n_rows": dataset.n_rows, "file_sha256": dataset.sha256,
                  "row_shape": list(dataset.row_shape)},
         created=now_iso(),
-        timings={"prove_seconds": float(bundle.data["timings"]["prove_seconds"]),
+        timings={"prove_seconds": float(bundle.timings.get("prove_seconds", 0.0)),
                  "total_seconds": time.perf_counter() - t0},
     )
