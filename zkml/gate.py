@@ -296,9 +296,9 @@ def _gate_model(
     bundle.save(path)
     rep.bundle, rep.proofs = str(path), len(bundle.proofs)
     checks.append(GateCheck("prove", True, len(bundle.proofs), None,
-                            f"{len(indices)} sample(s) in {len(bundle.proofs)} proof(s), {bundle.data['timings']['prove_seconds']:.1f}s proving"))
+                            f"{len(indices)} sample(s) in {len(bundle.proofs)} proof(s), {float(bundle.timings.get('prove_seconds', 0.0)):.1f}s proving"))
     _accuracy_and_error(spec, circuit, bundle, samples_all, labels, y, rep, progress)
-    _verify_local(th, bundle, store, rep, progress)
+    _verify_local(th, bundle, circuit, rep, progress)
     _onchain(spec, circuit, bundle, store, chain, rep, progress)
     return rep
 
@@ -379,15 +379,15 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.4g}"
 
 
-def _verify_local(th: Thresholds, bundle: Any, store: Any, rep: ModelReport, progress: Callable[[str], None]) -> None:
-    from zkml.verify import artifacts_from_store, verify_bundle
+def _verify_local(th: Thresholds, bundle: Any, circuit: Any, rep: ModelReport, progress: Callable[[str], None]) -> None:
+    from zkml.verify import verify_bundle
 
     if not th.verify_local:
         rep.checks.append(GateCheck("verify_local", None, None, None, "skipped (verify_local = false)"))
         return
     t = time.perf_counter()
     progress(f"[{rep.name}] verifying {len(bundle.proofs)} proof(s) locally")
-    v = verify_bundle(bundle, artifacts_from_store(bundle, store))
+    v = verify_bundle(bundle, circuit.artifacts())  # the circuit this store built and proved with
     rep.seconds["verify_local"] = time.perf_counter() - t
     rep.checks.append(GateCheck("verify_local", v.valid, v.valid, True,
                                 f"{len(bundle.proofs)} proof(s) verify ({v.seconds:.2f}s)" if v.valid else f"invalid: {v.reason}"))
@@ -446,7 +446,7 @@ def _onchain(
     progress(f"[{rep.name}] deploying the verifier and verifying {len(bundle.proofs)} proof(s) on chain")
     ch = chain.get()
     dep = deploy_verifier(ch, compiled)
-    version = str(bundle.data.get("tools", {}).get("ezkl", ""))
+    version = bundle.ezkl_version
     results = [verify_onchain(ch, dep, e.to_ezkl(version)) for e in bundle.proofs]
     rep.seconds["onchain"] = time.perf_counter() - t
     gas = [r.gas for r in results]
