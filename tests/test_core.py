@@ -340,7 +340,8 @@ def test_batch_larger_than_calibration_set(tmp_path: Path, test_set: Any) -> Non
     c, _ = compile_model(MLP, cal, CircuitOptions(batch_size=4, min_agreement=0.6), store=st)
     b = prove(c, test_set[0][:4])
     v = verify_bundle(b, artifacts_from_store(b, st))
-    assert v.valid, v.reason and c.batch_size == 4
+    assert v.valid, v.reason
+    assert c.batch_size == 4
 
 
 @pytest.mark.parametrize("freivalds", [False, True])

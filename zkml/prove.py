@@ -237,3 +237,8 @@ def prove(
             prover_srs={"kind": circuit.srs.kind, "insecure": circuit.srs.insecure},
         ),
     )
+
+
+from zkml._entry import callable_module  # noqa: E402
+
+callable_module(__name__, "prove")  # `zkml.prove(...)` is zkml.api.prove

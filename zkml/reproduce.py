@@ -227,3 +227,8 @@ def reproduce_named(
     if not Path(model).is_file():
         raise ModelError(f"model not found: {model}")
     return reproduce(Path(model), s, r, v, progress=progress)
+
+
+from zkml._entry import callable_module  # noqa: E402
+
+callable_module(__name__, "reproduce")  # `zkml.reproduce(...)` is zkml.api.reproduce

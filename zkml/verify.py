@@ -497,3 +497,8 @@ def require_valid(verdict: Verdict) -> None:
 
     if not verdict.valid:
         raise VerificationError(f"invalid: {verdict.reason}")
+
+
+from zkml._entry import callable_module  # noqa: E402
+
+callable_module(__name__, "verify")  # `zkml.verify(...)` is zkml.api.verify
