@@ -102,7 +102,8 @@ FIELDS: Final[tuple[FieldRule, ...]] = (
     FieldRule("proofs[].prove_seconds", False, "timing reported by the prover"),
     FieldRule("metadata", False,
               "written by the prover, checked by nothing: creation time, tool versions, timings, warnings, "
-              "the prover's own SRS label, claimed on-chain receipts (check them with `zkml verify --onchain`)"),
+              "the prover's own SRS label, claimed on-chain receipts (check them with `zkml verify --onchain`), "
+              "which node/process proved each proof (`provers`, written by zkml.scale)"),
 )
 
 
@@ -247,9 +248,12 @@ class Metadata:
     """The prover's own label of its SRS (``kind``, ``insecure``): never trusted; the verifier identifies the SRS."""
     onchain: tuple[Mapping[str, Any], ...] = ()
     """Claimed on-chain receipts: ask the chain (``zkml verify --onchain``)."""
+    provers: tuple[Mapping[str, Any], ...] = ()
+    """Where each proof was made (``proof`` index, ``node``, ``host``, ``pid``, ``backend``), when a pool,
+    Ray or a prover service made them; absent for a plain local prove. Written by the prover, checked by nothing."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "created": self.created,
             "tools": dict(self.tools),
             "timings": dict(self.timings),
@@ -257,6 +261,9 @@ class Metadata:
             "prover_srs": dict(self.prover_srs),
             "onchain": [dict(r) for r in self.onchain],
         }
+        if self.provers:
+            d["provers"] = [dict(p) for p in self.provers]
+        return d
 
 
 @dataclass(frozen=True)
@@ -447,7 +454,10 @@ class Bundle:
         if len(proofs_raw) > MAX_PROOFS:
             raise BundleError(f"{source}: too many proofs ({len(proofs_raw)})")
         proofs = [r.proof(p, f"proofs[{n}]") for n, p in enumerate(proofs_raw)]
-        md = r.obj(d["metadata"], "metadata", {"created", "tools", "timings", "warnings", "prover_srs", "onchain"})
+        md_keys = {"created", "tools", "timings", "warnings", "prover_srs", "onchain"}
+        if isinstance(d["metadata"], dict) and "provers" in d["metadata"]:
+            md_keys.add("provers")  # optional: only bundles from a pool, Ray or a service carry it
+        md = r.obj(d["metadata"], "metadata", md_keys)
         meta = Metadata(
             created=r.text(md["created"], "metadata.created"),
             tools={r.text(k, "metadata.tools"): r.text(val, "metadata.tools") for k, val in
@@ -456,6 +466,7 @@ class Bundle:
             warnings=tuple(r.text(w, "metadata.warnings") for w in r.list(md["warnings"], "metadata.warnings")),
             prover_srs=dict(r.obj(md["prover_srs"], "metadata.prover_srs", None)),
             onchain=tuple(dict(r.obj(x, "metadata.onchain[]", None)) for x in r.list(md["onchain"], "metadata.onchain")),
+            provers=tuple(dict(r.obj(x, "metadata.provers[]", None)) for x in r.list(md.get("provers", []), "metadata.provers")),
         )
         return cls(
             model=model,

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +79,28 @@ def gen_witness(circuit: Circuit, chunk: np.ndarray, workdir: Path) -> tuple[Pat
     return out, json.loads(out.read_text())
 
 
-def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float) -> float:
+def prover_env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a prover process: no secrets; ``threads`` caps ezkl's (rayon's) thread pool."""
+    from zkml.keys import child_env
+
+    env = child_env()  # the prover needs no key
+    if threads is not None:
+        env["RAYON_NUM_THREADS"] = str(max(1, int(threads)))
+    return env
+
+
+def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float, *, threads: int | None = None) -> float:
     """Run ``ezkl.prove`` in a subprocess; return its seconds.
+
+    ``threads``: ezkl's thread count in that process (default: ezkl's own, one per core).
 
     Raises:
         ProveTimeout: the worker did not finish in ``timeout`` seconds (killed).
         ProofError: the worker failed.
     """
     cmd = [sys.executable, "-m", "zkml._prove_worker", str(witness), str(circuit.compiled), str(circuit.pk), str(proof), str(circuit.srs.path)]
-    from zkml.keys import child_env
-
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
-                            env=child_env())  # the prover needs no key
+                            env=prover_env(threads))
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -107,6 +118,36 @@ def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float) -> 
     if not res["ok"] or not proof.is_file():
         raise ProofError(f"proving failed: {res.get('error')}")
     return float(res["seconds"])
+
+
+@dataclass(frozen=True)
+class ChunkProof:
+    """One chunk's proof as a prover backend (:data:`ProveChunks`) hands it back."""
+
+    proof: dict[str, Any]
+    """The proof JSON ``ezkl.prove`` wrote (``instances``, ``hex_proof``, ``timestamp`` ...)."""
+    seconds: float
+    """Wall time of ``ezkl.prove``."""
+    prover: Mapping[str, Any] | None = None
+    """Where it ran (node, host, pid, attempt): recorded as bundle metadata, checked by nothing."""
+
+
+ProveChunks = Callable[[Circuit, Sequence[Path], float, Callable[[str], None]], list[ChunkProof]]
+"""A prover backend: ``(circuit, witness files in chunk order, timeout, progress) -> proofs in the same order``.
+The default proves one after another here; :mod:`zkml.scale` has a process pool and Ray tasks."""
+
+
+def prove_chunks_local(circuit: Circuit, witnesses: Sequence[Path], timeout: float,
+                       progress: Callable[[str], None] = lambda _: None) -> list[ChunkProof]:
+    """Prove each witness in turn, each in its own prover subprocess (the default backend)."""
+    out = []
+    for i, w in enumerate(witnesses):
+        progress(f"proof {i + 1}/{len(witnesses)}: proving (2^{circuit.logrows} rows)")
+        ppath = w.with_name("proof.json")
+        secs = run_prover(circuit, w, ppath, timeout)
+        out.append(ChunkProof(proof=json.loads(ppath.read_text()), seconds=secs))
+        ppath.unlink()
+    return out
 
 
 def _hash_part(processed: dict[str, Any] | None) -> list[str]:
@@ -142,8 +183,12 @@ def prove(
     timeout: float = DEFAULT_TIMEOUT_S,
     reveal_input: bool | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    executor: ProveChunks | None = None,
 ) -> Bundle:
     """Prove ``raw_input`` (one sample or several) and return the bundle.
+
+    ``executor``: the backend that turns the chunks' witnesses into proofs
+    (default :func:`prove_chunks_local`); the bundle is the same whichever proved.
 
     ``reveal_input``: include the float input in the bundle (a hashed input is
     then revealed with its quantized preimage). Default: only when the input is
@@ -168,19 +213,26 @@ def prove(
     weights_commitment: list[str] | None = None
     output_sizes: list[int] = []
     t_wit = 0.0
+    provers: list[Mapping[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="zkml-prove-") as tmp:
         work = Path(tmp)
+        # Witnesses first (milliseconds each), then all proofs through the backend
+        wits: list[tuple[Path, dict[str, Any]]] = []
         for i, chunk in enumerate(chunks):
             real = min(B, len(samples) - i * B)
             progress(f"proof {i + 1}/{len(chunks)}: witness for {real} sample(s)")
             t = time.perf_counter()
-            wpath, wit = gen_witness(circuit, chunk, work)
+            (work / f"chunk{i}").mkdir()
+            wits.append(gen_witness(circuit, chunk, work / f"chunk{i}"))
             t_wit += time.perf_counter() - t
-            progress(f"proof {i + 1}/{len(chunks)}: proving (2^{circuit.logrows} rows)")
-            ppath = work / "proof.json"
-            secs = run_prover(circuit, wpath, ppath, timeout)
-            proof = json.loads(ppath.read_text())
-            ppath.unlink()
+        proved = (executor or prove_chunks_local)(circuit, [w for w, _ in wits], timeout, progress)
+        if len(proved) != len(chunks):
+            raise ProofError(f"the prover backend returned {len(proved)} proof(s) for {len(chunks)} chunk(s)")
+        for i, ((_, wit), cp) in enumerate(zip(wits, proved, strict=True)):
+            real = min(B, len(samples) - i * B)
+            proof, secs = cp.proof, cp.seconds
+            if cp.prover is not None:
+                provers.append({"proof": i, **cp.prover})
             if proof["instances"] != [expected_instances(wit, vis)]:
                 raise ProofError("the prover's public instances differ from the witness (internal inconsistency)")
             output_sizes = [len(o) // B for o in wit["outputs"]]
@@ -235,6 +287,7 @@ def prove(
             },
             warnings=warnings,
             prover_srs={"kind": circuit.srs.kind, "insecure": circuit.srs.insecure},
+            provers=tuple(provers),
         ),
     )
 
