@@ -15,13 +15,14 @@ import typer
 
 from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
-ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Registry model id: a name or 0x-bytes32 (default: the ONNX file stem).")]
+ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Model name, registered in the owner's namespace (default: the ONNX file stem).")]
+WindowOpt = Annotated[int | None, typer.Option("--challenge-window", help="Seconds the model's next update must wait (default: the registry's minimum; fixed in the record).")]
 EvmOpt = Annotated[str, typer.Option("--evm-version", help="solc evmVersion (e.g. paris for chains without PUSH0).")]
 SignOpt = Annotated[bool, typer.Option("--sign", help="Register with a record the owner signs (EIP-712): key from --sign-key-file, else $ZKML_PRIVATE_KEY. The signer becomes the owner; the transaction key only submits.")]
 SignKeyFileOpt = Annotated[Path | None, typer.Option("--sign-key-file", envvar="ZKML_SIGN_KEY_FILE", help="Owner's signing key: hex key or keystore JSON (password from $ZKML_KEY_PASSWORD). Implies --sign.")]
 
 registry_app = typer.Typer(name="registry", help="Read and update the on-chain ModelRegistry.", no_args_is_help=True, add_completion=False)
-ModelIdArg = Annotated[str, typer.Argument(help="Model id: a name or 0x-bytes32.")]
+ModelIdArg = Annotated[str, typer.Argument(help="Model: a name this store registered, 0xOWNER/name, or a 0x-bytes32 id.")]
 
 
 def deploy(
@@ -32,8 +33,10 @@ def deploy(
     dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Merkle root of the training/test data (zkml data commit).")] = None,
     sign: SignOpt = False,
     sign_key_file: SignKeyFileOpt = None,
-    batch: Annotated[bool, typer.Option("--batch-verify", help="Also deploy the deferred-pairing verifier so `zkml verify --onchain --batch-verify` "
-                                                       "checks many proofs with one pairing.")] = False,
+    batch: Annotated[bool, typer.Option("--batch-verify", help="Also deploy the deferred-pairing verifier and name it in the record so "
+                                                       "`zkml verify --onchain --batch-verify` checks many proofs with one pairing.")] = False,
+    challenge_window: WindowOpt = None,
+    emergency: Annotated[str | None, typer.Option("--emergency", help="Address given the registry's emergency role (pause, rollback) if this deploys the registry; never the admin (the sender). Default: nobody.")] = None,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
@@ -53,7 +56,8 @@ def deploy(
         circuit, _ = resolve_circuit(target, st, progress=report)
         chain = open_chain(st, rpc_url, key_file, progress=report)
         return deploy_circuit(circuit, st, chain, model_id=model_id, reusable=reusable, evm_version=evm_version,
-                              dataset_root=dataset_root, sign_key=sign_key, batch=batch, progress=report)
+                              dataset_root=dataset_root, sign_key=sign_key, batch=batch,
+                              challenge_window=challenge_window, emergency=emergency, progress=report)
 
     r = run(go)
     v = r.verifier
@@ -66,34 +70,43 @@ def deploy(
         f"  registry  {r.registry}",
         f"  owner     {r.registration.get('owner', '?')}" + (" (signed record)" if r.registration.get("signed") else ""),
         f"  tx        {r.registration.get('tx')} (gas {r.registration.get('gas')})",
-        *([f"  batch     deferred verifier {r.batch['address']} set for verifyBatch"] if r.batch else []),
+        f"  id        {r.model_id_hex} (name '{r.model_id}' in the owner's namespace)",
+        *([f"  batch     deferred verifier {r.batch['address']} in the record, for verifyBatch"] if r.batch else []),
     ]))
 
 
 def show(
-    model_id: Annotated[str, typer.Argument(help="Model id: a name or 0x-bytes32.")],
+    model_id: ModelIdArg,
     rpc_url: RpcOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The model's on-chain record and its history (from the registry's events)."""
-    from zkml.evm.deploy import ensure_existing_registry, open_chain
+    from zkml.evm.deploy import ensure_existing_registry, open_chain, resolve_model
+    from zkml.evm.registry import code_hash
     from zkml.store import Store
 
-    def go() -> tuple[Any, Any, Any]:
+    def go() -> tuple[Any, Any, Any, bool]:
         st = Store(store)
         chain = open_chain(st, rpc_url)
         reg = ensure_existing_registry(st, chain)
-        return chain, reg.model(model_id), reg.history(model_id)
+        mid = resolve_model(st, chain, reg, model_id)
+        info = reg.model(mid)
+        same_code = code_hash(chain, info.record.verifier) == info.record.verifier_code_hash
+        return chain, info, reg.history(mid), same_code
 
-    chain, info, events = run(go)
+    chain, info, events, same_code = run(go)
     rec = info.record.to_json()
     data = {"chain_id": chain.chain_id, "model_id": "0x" + info.model_id.hex(), "owner": info.owner,
+            "pin": {"owner": info.owner, "verifier_code_hash": rec["verifier_code_hash"],
+                    "verifier_code_matches": same_code},
             "current_version": info.current_version, "latest_version": info.latest_version, "paused": info.paused,
             "pending": None if info.pending is None else str(info.pending), "record": rec,
             "history": [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in events]}
     lines = [f"model {data['model_id']} on chain {chain.chain_id}: version {info.current_version}"
              + (" (PAUSED)" if info.paused else "") + f", owner {info.owner}"]
+    lines.append(f"  pin: owner {info.owner} + verifier code hash {rec['verifier_code_hash']}"
+                 + ("" if same_code else "  (CODE CHANGED: the registry refuses this verifier)"))
     lines += [f"  {k:18} {v}" for k, v in rec.items() if k != "layout"]
     if info.pending is not None:
         lines.append(f"  pending update     {info.pending}")
@@ -115,6 +128,8 @@ def propose(
     reusable: Annotated[bool, typer.Option("--reusable", help="ezkl's reusable verifier + VK artifact (for circuits over EIP-170).")] = False,
     evm_version: EvmOpt = "cancun",
     dataset_root: Annotated[str | None, typer.Option("--dataset-root", help="Dataset Merkle root of the new version (default: the active version's).")] = None,
+    batch: Annotated[bool, typer.Option("--batch-verify", help="Name the new circuit's deferred-pairing verifier in the record (for verifyBatch).")] = False,
+    challenge_window: WindowOpt = None,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
@@ -134,7 +149,8 @@ def propose(
         circuit, _ = resolve_circuit(target, st, progress=report)
         chain = open_chain(st, rpc_url, key_file, progress=report)
         return propose_circuit(circuit, st, chain, model_id, raw, reusable=reusable, evm_version=evm_version,
-                               dataset_root=dataset_root, progress=report)
+                               dataset_root=dataset_root, batch=batch, challenge_window=challenge_window,
+                               progress=report)
 
     r = run(go)
     emit(json_out, r.as_dict(), "\n".join([

@@ -71,7 +71,7 @@ def test_tampered_bundle_refused_on_chain(deployed: dict[str, Any], store: Store
     path = tmp_path / "bad.json"
     Bundle(d).save(path)
     r = _cli(store, "verify", str(path), "--onchain")
-    assert r.exit_code == 1 and "rejected" in r.stderr and "Traceback" not in r.stderr
+    assert r.exit_code == 1 and "refused before any on-chain call" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_dead_rpc_is_one_line(store: Store, mlp_bundle_file: Path) -> None:
@@ -91,19 +91,25 @@ def test_batch_verify_through_the_registry(deployed: dict[str, Any], store: Stor
 
     path = tmp_path / "three.json"
     prove(mlp_circuit, test_set[0][:3]).save(path)  # three single-sample proofs in one bundle
-    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify")
-    assert r.exit_code != 0 and "no deferred verifier" in r.stderr and "zkml deploy --batch-verify" in r.stderr
+    mlp = ("--model-id", "digits_mlp")
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", *mlp)
+    assert r.exit_code != 0 and "no deferred verifier in its record" in r.stderr and "--batch-verify" in r.stderr
+    # the batch verifier of a registered model changes only through an update (the challenge window)
     r = _cli(store, "deploy", mlp_circuit.circuit_id, "--batch-verify", "--json")
+    assert r.exit_code == 2 and "zkml registry propose" in r.stderr, r.stderr
+    # a model registered with one from the start
+    batched = ("--model-id", "digits_mlp_batch")
+    r = _cli(store, "deploy", mlp_circuit.circuit_id, "--batch-verify", "--json", *batched)
     assert r.exit_code == 0, r.stderr
-    batch = json.loads(r.stdout)["batch"]
-    assert batch["address"].startswith("0x") and batch["set_tx"].startswith("0x")
-    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--json")
+    out = json.loads(r.stdout)
+    assert out["batch"]["address"].startswith("0x") and out["registration"]["deferred"] == out["batch"]["address"]
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--json", *batched)
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["valid"] and res["batch"]["proofs"] == 3 and len(res["proofs"]) == 3
-    single = json.loads(_cli(store, "verify", str(path), "--onchain", "--json").stdout)["proofs"][0]["gas"]
+    single = json.loads(_cli(store, "verify", str(path), "--onchain", "--json", *mlp).stdout)["proofs"][0]["gas"]
     assert res["batch"]["gas_per_proof"] < single - 60_000
-    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--record")
+    r = _cli(store, "verify", str(path), "--onchain", "--batch-verify", "--record", *batched)
     assert r.exit_code == 2 and "drop --record" in r.stderr
     # one tampered proof fails the batch (exit 1)
     doc = json.loads(path.read_text())
@@ -112,5 +118,5 @@ def test_batch_verify_through_the_registry(deployed: dict[str, Any], store: Stor
     bad["proofs"][1]["proof"] = raw[:40] + ("0" if raw[40] != "0" else "1") + raw[41:]
     bad_path = tmp_path / "bad.json"
     bad_path.write_text(json.dumps(bad))
-    r = _cli(store, "verify", str(bad_path), "--onchain", "--batch-verify")
-    assert r.exit_code == 1, (r.stdout, r.stderr)
+    r = _cli(store, "verify", str(bad_path), "--onchain", "--batch-verify", *batched)
+    assert r.exit_code == 1 and "refused before any on-chain call" in r.stderr, (r.stdout, r.stderr)

@@ -44,8 +44,8 @@ from zkml.evm.registry import (
     Registry,
     RegistryError,
     proposal_commitments,
+    model_id_of,
     row_calldata,
-    to_model_id,
 )
 from zkml.provenance import SECP256K1_N, SigningKey
 from zkml.store import Store
@@ -56,6 +56,19 @@ OTHER_KEY = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
 OWNER = SigningKey.from_secret(OWNER_KEY)
 OTHER = SigningKey.from_secret(OTHER_KEY)
 TEST_SET = Path(__file__).resolve().parent.parent / "models" / "digits_test.npz"
+#: ``signed-a`` in OWNER's namespace, as the relayer names it.
+SA = f"{OWNER.address}/signed-a"
+
+
+def owned(name: str) -> str:
+    """``name`` in OWNER's namespace."""
+    return f"{OWNER.address}/{name}"
+
+
+def signable(registry: Registry, record: ModelRecord, name: str, version: int,
+             owner: str = OWNER.address) -> provenance.ModelRecord:
+    """What the owner signs for ``name``: the completed record under the namespaced id."""
+    return registry.complete(record).signable(model_id_of(owner, name), version)
 
 
 def as_account(registry: Registry, key: str) -> Registry:
@@ -83,19 +96,19 @@ def dataset() -> zcommit.Dataset:
 def test_signed_registration_makes_the_signer_owner(registry: Registry, world: World) -> None:
     record = record_for(world.circuits["a"], world.deployments["a"])
     receipt = registry.register_signed("signed-a", record, OWNER)
-    info = registry.model("signed-a")
+    info = registry.model(owned("signed-a"))
     assert info.owner == OWNER.address != registry.chain.sender
-    assert info.current_version == 1 and info.record == record
+    assert info.current_version == 1 and info.record == registry.complete(record)
     events = dict(registry.events(receipt))
     assert events["ModelRegistered"]["owner"] == OWNER.address
     signed = events["RecordSigned"]
     assert signed["signer"] == OWNER.address and signed["version"] == 1
-    assert signed["digest"] == digest(registry, record.signable("signed-a", 1))
+    assert signed["digest"] == digest(registry, signable(registry, record, "signed-a", 1))
     # The event carries the signature: anyone can re-check it off chain.
-    assert provenance.verify_record(record.signable("signed-a", 1), signed["signature"], OWNER.address,
+    assert provenance.verify_record(signable(registry, record, "signed-a", 1), signed["signature"], OWNER.address,
                                     registry.chain.chain_id, registry.address)
-    assert registry.verify("signed-a", world.circuits["a"].proof) is True
-    assert [e.name for e in registry.history("signed-a")] == ["ModelRegistered", "RecordSigned"]
+    assert registry.verify(SA, world.circuits["a"].proof) is True
+    assert [e.name for e in registry.history(SA)] == ["ModelRegistered", "RecordSigned"]
 
 
 def test_relayed_signature_registers_for_the_owner(registry: Registry, world: World) -> None:
@@ -103,16 +116,16 @@ def test_relayed_signature_registers_for_the_owner(registry: Registry, world: Wo
     record = record_for(world.circuits["b"], world.deployments["b"])
     signature = registry.sign_registration("relayed-b", record, OWNER)
     as_account(registry, OTHER_KEY).register_signed("relayed-b", record, signature=signature, owner=OWNER.address)
-    assert registry.model("relayed-b").owner == OWNER.address
+    assert registry.model(owned("relayed-b")).owner == OWNER.address
 
 
 def test_record_signed_by_another_key_is_refused(registry: Registry, world: World) -> None:
     record = record_for(world.circuits["a"], world.deployments["a"])
-    signature = registry.sign_registration("signed-a", record, OTHER)
-    with pytest.raises(RegistryError, match=f"recovers to {OTHER.address}, not the owner {OWNER.address}"):
+    signature = registry.sign_registration("signed-a", record, OTHER)  # for OTHER's namespace
+    with pytest.raises(RegistryError, match=f"recovers to 0x[0-9a-fA-F]{{40}}, not the owner {OWNER.address}"):
         registry.register_signed("signed-a", record, signature=signature, owner=OWNER.address)
     with pytest.raises(RegistryError, match="is not registered"):
-        registry.model("signed-a")
+        registry.model(owned("signed-a"))
 
 
 def _reusable(world: World) -> ModelRecord:
@@ -140,6 +153,12 @@ TAMPERS: list[tuple[str, Callable[[World], ModelRecord], Callable[[World, Submis
      lambda w, s: (s[0], dataclasses.replace(s[1], layout=dataclasses.replace(s[1].layout, weights_len=0)), s[2])),
     ("metadata uri", lambda w: record_for(w.circuits["a"], w.deployments["a"]),
      lambda w, s: (s[0], dataclasses.replace(s[1], metadata_uri=s[1].metadata_uri + "#evil"), s[2])),
+    ("verifier code hash", lambda w: record_for(w.circuits["a"], w.deployments["a"]),
+     lambda w, s: (s[0], dataclasses.replace(s[1], verifier_code_hash=b"\x07" * 32), s[2])),
+    ("challenge window", lambda w: record_for(w.circuits["a"], w.deployments["a"], challenge_window=7200),
+     lambda w, s: (s[0], dataclasses.replace(s[1], challenge_window=3600), s[2])),
+    ("deferred verifier added", lambda w: record_for(w.circuits["a"], w.deployments["a"]),
+     lambda w, s: (s[0], dataclasses.replace(s[1], deferred_verifier=w.deployments["b"].address), s[2])),
     ("model id", lambda w: record_for(w.circuits["a"], w.deployments["a"]),
      lambda w, s: ("front-runner-id", s[1], s[2])),
     ("claimed owner", lambda w: record_for(w.circuits["a"], w.deployments["a"]),
@@ -158,26 +177,27 @@ def test_any_field_changed_after_signing_is_refused(case: str, make: Callable[[W
     with pytest.raises(RegistryError, match="signature refused .* not the owner"):
         registry.register_signed(model_id, changed, signature=signature, owner=owner)
     # Python agrees, and the untouched submission is accepted.
-    assert not provenance.verify_record(changed.signable(model_id, 1), signature, owner, registry.chain.chain_id,
-                                        registry.address)
+    assert not provenance.verify_record(signable(registry, changed, model_id, 1, owner), signature, owner,
+                                        registry.chain.chain_id, registry.address)
     registry.register_signed("signed-model", record, signature=signature, owner=OWNER.address)
-    assert registry.model("signed-model").owner == OWNER.address
+    assert registry.model(owned("signed-model")).owner == OWNER.address
 
 
 def test_signature_for_another_registry_or_version_is_refused(registry: Registry, world: World,
                                                               evm_root: Path) -> None:
     record = record_for(world.circuits["a"], world.deployments["a"])
-    signable = record.signable("signed-a", 1)
+    record = registry.complete(record)  # one window for both registries (they have different minimums)
+    signed = signable(registry, record, "signed-a", 1)
     second = Registry.deploy(registry.chain, challenge_window=0, cache_dir=evm_root / "solc-cache")
-    for_second = provenance.sign_record(signable, OWNER, registry.chain.chain_id, second.address)
-    for_chain_1 = provenance.sign_record(signable, OWNER, 1, registry.address)
-    for_v2 = provenance.sign_record(dataclasses.replace(signable, version=2), OWNER, registry.chain.chain_id,
+    for_second = provenance.sign_record(signed, OWNER, registry.chain.chain_id, second.address)
+    for_chain_1 = provenance.sign_record(signed, OWNER, 1, registry.address)
+    for_v2 = provenance.sign_record(dataclasses.replace(signed, version=2), OWNER, registry.chain.chain_id,
                                     registry.address)
     for sig in (for_second, for_chain_1, for_v2):
         with pytest.raises(RegistryError, match="not the owner"):
             registry.register_signed("signed-a", record, signature=sig, owner=OWNER.address)
     second.register_signed("signed-a", record, signature=for_second, owner=OWNER.address)
-    assert second.model("signed-a").owner == OWNER.address
+    assert second.model(SA).owner == OWNER.address
 
 
 def _high_s(sig: bytes) -> bytes:
@@ -203,7 +223,7 @@ def test_malformed_signature_is_refused(case: str, tweak: Callable[[bytes], byte
     with pytest.raises(RegistryError, match=reason):
         registry.register_signed("signed-a", record, signature=bad, owner=OWNER.address)
     if len(bad) == 65:
-        assert not provenance.verify_record(record.signable("signed-a", 1), bad, OWNER.address,
+        assert not provenance.verify_record(signable(registry, record, "signed-a", 1), bad, OWNER.address,
                                             registry.chain.chain_id, registry.address)
 
 
@@ -216,9 +236,9 @@ def test_registration_replay_is_refused(registry: Registry, world: World) -> Non
     # Nor does a registration signature pass as an update.
     test_in, out = proposal_commitments(record.layout, world.circuits["a"].proof)
     with pytest.raises(RegistryError, match="for version 1 but the next version is 2"):
-        registry.propose_update_signed("signed-a", record, test_in, out, version=1, signature=signature)
+        registry.propose_update_signed(SA, record, test_in, out, version=1, signature=signature)
     with pytest.raises(RegistryError, match="not the owner"):
-        registry.propose_update_signed("signed-a", record, test_in, out, version=2, signature=signature)
+        registry.propose_update_signed(SA, record, test_in, out, version=2, signature=signature)
 
 
 # Signed updates
@@ -234,28 +254,28 @@ def _signed_model(registry: Registry, world: World) -> tuple[ModelRecord, bytes,
 
 def test_signed_update_goes_through_the_challenge_window(registry: Registry, world: World, chain: Chain) -> None:
     record_b, test_in, b_out = _signed_model(registry, world)
-    version, _, receipt = registry.propose_update_signed("signed-a", record_b, test_in, b_out, OWNER)
-    assert version == 2 and registry.version_status("signed-a", 2) == "pending"
+    version, _, receipt = registry.propose_update_signed(SA, record_b, test_in, b_out, OWNER)
+    assert version == 2 and registry.version_status(SA, 2) == "pending"
     signed = dict(registry.events(receipt))["RecordSigned"]
-    update = provenance.ModelUpdate(record_b.signable("signed-a", 2), test_in, b_out)
+    update = provenance.ModelUpdate(signable(registry, record_b, "signed-a", 2), test_in, b_out)
     assert signed["signer"] == OWNER.address and signed["digest"] == digest(registry, update)
     chain.increase_time(world.window)
-    registry.finalize("signed-a")
-    assert registry.verify("signed-a", world.circuits["b"].proof) is True
+    registry.finalize(SA)
+    assert registry.verify(SA, world.circuits["b"].proof) is True
     # The used signature cannot be submitted again.
     with pytest.raises(RegistryError, match="for version 2 but the next version is 3"):
-        registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=2,
+        registry.propose_update_signed(SA, record_b, test_in, b_out, version=2,
                                        signature=signed["signature"])
 
 
 def test_update_signed_by_another_key_is_refused(registry: Registry, world: World) -> None:
     record_b, test_in, b_out = _signed_model(registry, world)
     with pytest.raises(RegistryError, match=f"recovers to {OTHER.address}, not the owner {OWNER.address}"):
-        registry.propose_update_signed("signed-a", record_b, test_in, b_out, OTHER)
+        registry.propose_update_signed(SA, record_b, test_in, b_out, OTHER)
     # The relayer's own transaction is no substitute for the owner's signature either.
     with pytest.raises(RegistryError, match="is not the owner"):
-        registry.propose_update("signed-a", record_b, test_in, b_out)
-    assert registry.model("signed-a").pending is None
+        registry.propose_update(SA, record_b, test_in, b_out)
+    assert registry.model(owned("signed-a")).pending is None
 
 
 UPDATE_TAMPERS: list[tuple[str, Callable[[World, ModelRecord, bytes, bytes], tuple[ModelRecord, bytes, bytes]]]] = [
@@ -269,37 +289,37 @@ UPDATE_TAMPERS: list[tuple[str, Callable[[World, ModelRecord, bytes, bytes], tup
 @pytest.mark.parametrize(("case", "tamper"), UPDATE_TAMPERS, ids=[t[0] for t in UPDATE_TAMPERS])
 def test_update_changed_after_signing_is_refused(case: str, tamper: Any, registry: Registry, world: World) -> None:
     record_b, test_in, b_out = _signed_model(registry, world)
-    signature = registry.sign_update("signed-a", 2, record_b, test_in, b_out, OWNER)
+    signature = registry.sign_update(SA, 2, record_b, test_in, b_out, OWNER)
     changed = tamper(world, record_b, test_in, b_out)
     with pytest.raises(RegistryError, match="not the owner"):
-        registry.propose_update_signed("signed-a", *changed, version=2, signature=signature)
-    version, _, _ = registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=2,
+        registry.propose_update_signed(SA, *changed, version=2, signature=signature)
+    version, _, _ = registry.propose_update_signed(SA, record_b, test_in, b_out, version=2,
                                                    signature=signature)
     assert version == 2
 
 
 def test_cancelled_update_signature_cannot_be_replayed(registry: Registry, world: World) -> None:
     record_b, test_in, b_out = _signed_model(registry, world)
-    signature = registry.sign_update("signed-a", 2, record_b, test_in, b_out, OWNER)
-    registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=2, signature=signature)
-    registry.cancel_update("signed-a")  # the relayer holds the emergency role here
-    assert registry.version_status("signed-a", 2) == "cancelled"
+    signature = registry.sign_update(SA, 2, record_b, test_in, b_out, OWNER)
+    registry.propose_update_signed(SA, record_b, test_in, b_out, version=2, signature=signature)
+    as_account(registry, OWNER_KEY).cancel_update(SA)  # the owner withdraws it
+    assert registry.version_status(SA, 2) == "cancelled"
     with pytest.raises(RegistryError, match="for version 2 but the next version is 3"):
-        registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=2, signature=signature)
+        registry.propose_update_signed(SA, record_b, test_in, b_out, version=2, signature=signature)
     with pytest.raises(RegistryError, match="not the owner"):
-        registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=3, signature=signature)
+        registry.propose_update_signed(SA, record_b, test_in, b_out, version=3, signature=signature)
     # A fresh signature for version 3 is fine.
-    version, _, _ = registry.propose_update_signed("signed-a", record_b, test_in, b_out, OWNER)
+    version, _, _ = registry.propose_update_signed(SA, record_b, test_in, b_out, OWNER)
     assert version == 3
 
 
 def test_after_transfer_only_the_new_owner_signs(registry: Registry, world: World) -> None:
     record_b, test_in, b_out = _signed_model(registry, world)
-    early = registry.sign_update("signed-a", 2, record_b, test_in, b_out, OWNER)
-    as_account(registry, OWNER_KEY).transfer_ownership("signed-a", OTHER.address)
+    early = registry.sign_update(SA, 2, record_b, test_in, b_out, OWNER)
+    as_account(registry, OWNER_KEY).transfer_ownership(SA, OTHER.address)
     with pytest.raises(RegistryError, match=f"not the owner {OTHER.address}"):
-        registry.propose_update_signed("signed-a", record_b, test_in, b_out, version=2, signature=early)
-    version, _, _ = registry.propose_update_signed("signed-a", record_b, test_in, b_out, OTHER)
+        registry.propose_update_signed(SA, record_b, test_in, b_out, version=2, signature=early)
+    version, _, _ = registry.propose_update_signed(SA, record_b, test_in, b_out, OTHER)
     assert version == 2
 
 
@@ -331,12 +351,13 @@ RECORDS: list[tuple[str, Callable[[World], ModelRecord], int]] = [
 def test_solidity_digest_equals_python(case: str, make: Callable[[World], ModelRecord], version: int,
                                        registry: Registry, world: World) -> None:
     record = make(world)
-    signable = record.signable("digest-check", version)
-    assert registry.onchain_record_digest("digest-check", version, record) == digest(registry, signable)
+    signed = signable(registry, record, "digest-check", version)
+    mid = model_id_of(OWNER.address, "digest-check")
+    assert registry.onchain_record_digest(mid, version, record) == digest(registry, signed)
     test_in, out = b"\x11" * 32, b"\x22" * 32
-    update = provenance.ModelUpdate(signable, test_in, out)
-    assert registry.onchain_update_digest("digest-check", version, record, test_in, out) == digest(registry, update)
-    assert digest(registry, update) != digest(registry, signable)
+    update = provenance.ModelUpdate(signed, test_in, out)
+    assert registry.onchain_update_digest(mid, version, record, test_in, out) == digest(registry, update)
+    assert digest(registry, update) != digest(registry, signed)
 
 
 def test_signed_registration_gas(registry: Registry, world: World) -> None:
@@ -387,8 +408,8 @@ def test_committed_rows_prove_inclusion_on_chain(index: int, registry: Registry,
     leaf, proof = digits.leaf(index), digits.proof(index)
     # The registry recomputes the leaf exactly as zkml.commit does.
     assert registry.contract.call("datasetRowLeaf", index, *row_calldata(features, label)) == leaf
-    assert registry.verify_dataset_member("digits", proof, leaf) is True
-    assert registry.verify_dataset_row("digits", index, features, label, proof) is True
+    assert registry.verify_dataset_member(owned("digits"), proof, leaf) is True
+    assert registry.verify_dataset_row(owned("digits"), index, features, label, proof) is True
     assert zcommit.verify_row(digits.commitment.root, TEST_SET, index, proof) is True
 
 
@@ -401,14 +422,14 @@ def test_row_changed_by_one_bit_is_refused(case: str, tamper: Callable[[Row], Ro
     index = 42
     features, label = row_calldata(dataset.features[index], float(dataset.labels[index]))
     honest: Row = (index, features, label, digits.proof(index))
-    assert registry.contract.call("verifyDatasetRow", to_model_id("digits"), *_row_args(honest)) is True
+    assert registry.contract.call("verifyDatasetRow", model_id_of(OWNER.address, "digits"), *_row_args(honest)) is True
     changed = tamper(honest)
     assert changed != honest
     # Solidity refuses it ...
-    assert registry.contract.call("verifyDatasetRow", to_model_id("digits"), *_row_args(changed)) is False
+    assert registry.contract.call("verifyDatasetRow", model_id_of(OWNER.address, "digits"), *_row_args(changed)) is False
     leaf = _python_leaf(changed[0], changed[1], changed[2])
     assert registry.contract.call("datasetRowLeaf", changed[0], changed[1], changed[2]) == leaf
-    assert registry.verify_dataset_member("digits", changed[3], leaf) is False
+    assert registry.verify_dataset_member(owned("digits"), changed[3], leaf) is False
     # ... and so does Python.
     assert zcommit.verify_inclusion(digits.commitment.root, leaf, changed[3]) is False
 
@@ -427,7 +448,7 @@ def test_set_dataset_root_once_by_the_owner(registry: Registry, world: World, di
         registry.verify_dataset_row("model-a", 7, *row, digits.proof(7))
     stranger = as_account(registry, OTHER_KEY)
     with pytest.raises(RegistryError, match="is not the owner"):
-        stranger.set_dataset_root("model-a", root)
+        stranger.set_dataset_root(registry.model_id("model-a"), root)
     with pytest.raises(RegistryError, match="must not be zero"):
         registry.set_dataset_root("model-a", bytes(32))
     receipt = registry.set_dataset_root("model-a", root)
@@ -446,13 +467,15 @@ def test_dataset_root_belongs_to_the_version(registry: Registry, world: World, c
     _register_with_root(registry, world, digits.commitment.root)
     b = world.circuits["b"]
     test_in, out = proposal_commitments(b.layout(), b.proof)
-    registry.propose_update_signed("digits", record_for(b, world.deployments["b"]), test_in, out, OWNER)
+    registry.propose_update_signed(owned("digits"), record_for(b, world.deployments["b"]), test_in, out, OWNER)
     chain.increase_time(world.window)
-    registry.finalize("digits")
+    registry.finalize(owned("digits"))
     with pytest.raises(RegistryError, match="has no dataset root"):
-        registry.verify_dataset_member("digits", digits.proof(0), digits.leaf(0))
-    registry.rollback("digits")
-    assert registry.verify_dataset_member("digits", digits.proof(0), digits.leaf(0)) is True
+        registry.verify_dataset_member(owned("digits"), digits.proof(0), digits.leaf(0))
+    from evm_fixtures import EMERGENCY_KEY
+
+    as_account(registry, EMERGENCY_KEY).rollback(owned("digits"))
+    assert registry.verify_dataset_member(owned("digits"), digits.proof(0), digits.leaf(0)) is True
 
 
 # CLI: zkml data commit --register, zkml deploy --sign-key-file
@@ -489,10 +512,13 @@ def test_cli_data_commit_register_refusals_are_one_line(registry: Registry, tmp_
     store = _store_for(registry, tmp_path)
     key_file = tmp_path / "other.key"
     key_file.write_text(OTHER_KEY)
+    key_file.chmod(0o600)
     base = ["data", "commit", str(TEST_SET), "-o", str(tmp_path / "c.json"), "--rpc-url", registry.chain.rpc_url,
             "--store", str(store.root)]
     cases = [
-        (["--register", "model-a", "--key-file", str(key_file)], f"{OTHER.address} is not the owner of model 0x"),
+        (["--register", "0x" + registry.model_id("model-a").hex(), "--key-file", str(key_file)],
+         f"{OTHER.address} is not the owner of model 0x"),
+        (["--register", "model-a", "--key-file", str(key_file)], "is not registered"),  # OTHER's own namespace
         (["--register", "no-such-model"], "is not registered"),
     ]
     for extra, reason in cases:
@@ -506,6 +532,7 @@ def test_cli_deploy_with_signed_record(registry: Registry, store: Store, mlp_cir
                                       tmp_path: Path) -> None:
     key_file = tmp_path / "owner.key"
     key_file.write_text(OWNER_KEY + "\n")
+    key_file.chmod(0o600)
     # A store of its own (its chain records name a new registry on the session chain), sharing the SRS.
     own = Store(tmp_path / "store")
     own.root.mkdir()
@@ -517,11 +544,12 @@ def test_cli_deploy_with_signed_record(registry: Registry, store: Store, mlp_cir
     reg = out["registration"]
     assert reg["owner"] == OWNER.address and reg["signed"] is True
     deployed = Registry(registry.chain.at(registry.contract.abi, out["registry"], "registry"))
-    info = deployed.model("signed-mlp")
+    info = deployed.model(owned("signed-mlp"))
     assert info.owner == OWNER.address != registry.chain.sender
-    signed = [e for e in deployed.history("signed-mlp") if e.name == "RecordSigned"]
+    assert out["model_id_hex"] == "0x" + model_id_of(OWNER.address, "signed-mlp").hex()
+    signed = [e for e in deployed.history(owned("signed-mlp")) if e.name == "RecordSigned"]
     assert len(signed) == 1 and signed[0].args["signer"] == OWNER.address
-    assert provenance.verify_record(info.record.signable("signed-mlp", 1), signed[0].args["signature"],
+    assert provenance.verify_record(info.record.signable(info.model_id, 1), signed[0].args["signature"],
                                     OWNER.address, registry.chain.chain_id, deployed.address)
     assert OWNER_KEY[2:] not in r.stdout + r.stderr
 
@@ -529,7 +557,8 @@ def test_cli_deploy_with_signed_record(registry: Registry, store: Store, mlp_cir
 def test_cli_deploy_bad_sign_key_is_one_line(tmp_path: Path) -> None:
     key_file = tmp_path / "owner.key"
     key_file.write_text("0x1234")
-    for path, reason in [(key_file, "is not a 32-byte hex private key"), (tmp_path / "missing.key", "not found")]:
+    key_file.chmod(0o600)
+    for path, reason in [(key_file, "is not a 32-byte hex"), (tmp_path / "missing.key", "not found")]:
         r = runner.invoke(app, ["deploy", "does-not-matter", "--sign-key-file", str(path),
                                 "--store", str(tmp_path / "store")])
         assert r.exit_code == 2 and reason in r.stderr and len(r.stderr.strip().splitlines()) == 1

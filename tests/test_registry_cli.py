@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from evm_fixtures import TEST_INPUT, _export
+from evm_fixtures import EMERGENCY_KEY, STRANGER_KEY, TEST_INPUT, _export
 from typer.testing import CliRunner
 
 from zkml.calibrate import CircuitOptions
@@ -31,8 +31,6 @@ from zkml_cli.main import app
 runner = CliRunner()
 MODEL = "tiny"
 WINDOW = 86_400  # the default challenge window of a registry `zkml deploy` creates
-# anvil's second dev account (public test mnemonic): no registry role.
-STRANGER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,8 @@ class Setup:
     deployed: dict[str, Any]
     test_input: Path
     bundle_a: Path
+    emergency_key: Path
+    """Key file of the account holding the registry's emergency role (not the deployer)."""
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     test_input.write_text(json.dumps([TEST_INPUT]))
     bundle_a = root / "a.json"
     prove(a, np.asarray([TEST_INPUT])).save(bundle_a)
-    r = runner.invoke(app, ["deploy", a.circuit_id, "--model-id", MODEL, "--store", str(store.root), "--json"])
+    from eth_account import Account
+
+    emergency_key = root / "emergency.key"
+    emergency_key.write_text(EMERGENCY_KEY)
+    emergency_key.chmod(0o600)
+    r = runner.invoke(app, ["deploy", a.circuit_id, "--model-id", MODEL, "--store", str(store.root), "--json",
+                            "--emergency", Account.from_key(EMERGENCY_KEY).address])
     assert r.exit_code == 0, r.stderr
     chain = open_chain(store)
     ensure_verifier(b, store, chain)  # once, before the per-test snapshots: proposals reuse it
     try:
-        yield Setup(store, chain, a, b, json.loads(r.stdout), test_input, bundle_a)
+        yield Setup(store, chain, a, b, json.loads(r.stdout), test_input, bundle_a, emergency_key)
     finally:
         runner.invoke(app, ["chain", "down", "--store", str(store.root)])
 
@@ -122,6 +128,9 @@ def test_propose_finalize_after_window_then_rollback(s: Setup) -> None:
     assert Path(p["test_proof"]).is_file() and p["tx"].startswith("0x")
     shown = _show(s)
     assert shown["current_version"] == 1 and shown["latest_version"] == 2 and shown["pending"] is not None
+    # what a consumer pins: the owner (the id's namespace) and the verifier's code hash
+    assert shown["pin"]["owner"] == s.chain.sender and shown["pin"]["verifier_code_matches"] is True
+    assert shown["model_id"] == s.deployed["model_id_hex"] and shown["record"]["challenge_window"] == WINDOW
     # Too early: a one-line reason with the window's end
     _one_line_error(_cli(s, "registry", "finalize", MODEL), 2, "challenge window", "is open until", "finalize after it")
     _wait_out_window(s.chain)
@@ -134,7 +143,7 @@ def test_propose_finalize_after_window_then_rollback(s: Setup) -> None:
     rec = json.loads((s.store.root / "chains" / f"{s.chain.chain_id}.json").read_text())["models"][MODEL]
     assert rec["circuit_id"] == s.b.circuit_id and "pending" not in rec
     # Rollback restores the previous verifier
-    r = _cli(s, "registry", "rollback", MODEL)
+    r = _cli(s, "registry", "rollback", MODEL, "--key-file", str(s.emergency_key))
     assert r.exit_code == 0, r.stderr
     assert "rollback done (RolledBack); active version 1" in r.stdout
     shown = _show(s)
@@ -142,7 +151,8 @@ def test_propose_finalize_after_window_then_rollback(s: Setup) -> None:
     assert [e["event"] for e in shown["history"]][-3:] == ["UpdateProposed", "UpdateFinalized", "RolledBack"]
     rec = json.loads((s.store.root / "chains" / f"{s.chain.chain_id}.json").read_text())["models"][MODEL]
     assert rec["circuit_id"] == s.a.circuit_id
-    _one_line_error(_cli(s, "registry", "rollback", MODEL), 2, "no earlier accepted version to roll back to")
+    _one_line_error(_cli(s, "registry", "rollback", MODEL, "--key-file", str(s.emergency_key)), 2,
+                    "no earlier accepted version to roll back to")
 
 
 def test_propose_human_summary_and_second_proposal_refused(s: Setup) -> None:
@@ -154,13 +164,15 @@ def test_propose_human_summary_and_second_proposal_refused(s: Setup) -> None:
 
 
 def test_pause_blocks_verify_onchain(s: Setup) -> None:
-    assert _cli(s, "verify", str(s.bundle_a), "--onchain").exit_code == 0
-    r = _cli(s, "registry", "pause", MODEL, "--json")
+    r = _cli(s, "verify", str(s.bundle_a), "--onchain")
+    assert r.exit_code == 0, r.stderr
+    em = ("--key-file", str(s.emergency_key))
+    r = _cli(s, "registry", "pause", MODEL, "--json", *em)
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["paused"] is True
     _one_line_error(_cli(s, "verify", str(s.bundle_a), "--onchain"), 2, "is paused")
-    _one_line_error(_cli(s, "registry", "pause", MODEL), 2, "is paused")
-    r = _cli(s, "registry", "unpause", MODEL)
+    _one_line_error(_cli(s, "registry", "pause", MODEL, *em), 2, "is paused")
+    r = _cli(s, "registry", "unpause", MODEL, *em)
     assert r.exit_code == 0 and "unpause done (ModelUnpaused)" in r.stdout, r.stderr
     assert _cli(s, "verify", str(s.bundle_a), "--onchain").exit_code == 0
 
@@ -168,7 +180,10 @@ def test_pause_blocks_verify_onchain(s: Setup) -> None:
 def test_admin_actions_need_the_emergency_role(s: Setup, tmp_path: Path) -> None:
     key = tmp_path / "stranger.key"
     key.write_text(STRANGER_KEY)
+    key.chmod(0o600)
     _one_line_error(_cli(s, "registry", "pause", MODEL, "--key-file", str(key)), 2, "lacks the registry role")
+    # the deployer (registry admin and model owner) holds no emergency role either
+    _one_line_error(_cli(s, "registry", "pause", MODEL), 2, "lacks the registry role")
     _one_line_error(_cli(s, "registry", "finalize", "no-such-model"), 2, "is not registered")
 
 

@@ -616,12 +616,12 @@ class Registry:
 
     def onchain_record_digest(self, model_id: str | bytes, version: int, record: ModelRecord) -> bytes:
         """The EIP-712 digest of ``record`` as ``version`` of ``model_id``, computed by the contract."""
-        return bytes(self._call("hashRecord", self.model_id(model_id), int(version), record.as_tuple()))
+        return bytes(self._call("hashRecord", self.model_id(model_id), int(version), self.complete(record).as_tuple()))
 
     def onchain_update_digest(self, model_id: str | bytes, version: int, record: ModelRecord,
                               test_input_commitment: bytes, predicted_output_commitment: bytes) -> bytes:
         """The EIP-712 digest of an update proposal, computed by the contract."""
-        return bytes(self._call("hashUpdate", self.model_id(model_id), int(version), record.as_tuple(),
+        return bytes(self._call("hashUpdate", self.model_id(model_id), int(version), self.complete(record).as_tuple(),
                                 to_bytes32(test_input_commitment), to_bytes32(predicted_output_commitment)))
 
     def model(self, model_id: str | bytes) -> ModelInfo:
