@@ -106,7 +106,13 @@ def batch_verification(chain: Any, store: Any, circuit: Any, art: Any, shape: tu
         x = z["x"][: max(sizes) * circuit.batch_size].reshape(-1, *shape)
     proofs = [p.to_ezkl("23.0.5") for p in prove(circuit, x, timeout=3600).proofs]
     dep = deploy_batch(chain, art, circuit.folder / "evm-bench-batch", cache_dir=store.root / "solc-cache")
-    registry.set_deferred_verifier(model_id, dep.deferred)
+    # the deferred verifier is part of a model's record (no setter): a sibling model carries it
+    import dataclasses
+
+    record = registry.record(model_id, 1)
+    model_id = f"{model_id}-batch"
+    registry.register(model_id, dataclasses.replace(record, deferred_verifier=dep.deferred,
+                                                    deferred_code_hash=b"\x00" * 32))
     out = []
     for n in sizes:
         ok, gas = verify_batch_onchain(chain, dep, proofs[:n])
