@@ -396,3 +396,21 @@ def test_private_output_claims_nothing(shaped_bundles: dict[str, Bundle], store:
     doc["outputs"]["values"] = [[1.0, 2.0]]
     v = verify(Bundle.parse(doc), store)
     assert not v.valid and "private" in (v.reason or "")
+
+
+def test_a_circuit_folder_outside_the_store_is_never_trusted(mlp_circuit: Circuit, mlp_bundle: Bundle, store: Store,
+                                                             tmp_path: Path) -> None:
+    """A complete, self-consistent copy of a store circuit, handed over as a folder, binds no model."""
+    from zkml.circuit import open_circuit
+    from zkml.pipeline import resolve_circuit
+
+    folder = tmp_path / "theirs" / mlp_circuit.circuit_id
+    shutil.copytree(mlp_circuit.folder, folder)
+    c = open_circuit(folder, store)
+    assert not c.in_store
+    art = c.artifacts()
+    assert art.model_sha256 is None and not art.trusted and art.source == "folder"
+    c2, _ = resolve_circuit(str(folder), store)
+    assert not c2.artifacts().trusted
+    v = verify(mlp_bundle, store, circuit=folder, srs=mlp_circuit.srs.path)
+    assert v.valid and not v.model_bound

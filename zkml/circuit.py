@@ -21,7 +21,8 @@ import numpy as np
 
 from zkml.calibrate import AccuracyReport, CircuitOptions, calibrate
 from zkml.errors import CircuitError, ConfigError, StoreError
-from zkml.onnx_check import ModelInfo, load_model
+from zkml.inputs import feed_digest_bytes, feed_len, feed_slice, to_ezkl_json, to_feed
+from zkml.onnx_check import InputSpec, ModelInfo, load_model
 from zkml.srs import DEV_WARNING, SRS, ceremony_srs, dev_srs, identify, read_header
 from zkml.store import Manifest, Store
 from zkml.util import native_output_captured, sha256_bytes, sha256_file, sha256_json
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 CIRCUIT_FORMAT = 1
 FILES = ("model.onnx", "settings.json", "model.compiled", "vk.key", "pk.key", "calibration.json")
+PREP_FILE = "model.prep.onnx"
+"""The preprocessed graph ezkl compiled, present only when the original needed preprocessing."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Circuit:
     """The validated manifest."""
     srs: SRS
     """The SRS the keys were made with."""
+    in_store: bool = True
+    """True when the folder is one of the store's own circuits (what makes its manifest trusted)."""
 
     # Paths
     @property
@@ -97,6 +102,24 @@ class Circuit:
         return str(self.manifest["model"]["input_name"])
 
     @property
+    def inputs(self) -> tuple[InputSpec, ...]:
+        """Every model input (name, sample shape, dtype)."""
+        m = self.manifest["model"]
+        if "inputs" in m:
+            return tuple(InputSpec(str(i["name"]), tuple(int(d) for d in i["shape"]), str(i["dtype"])) for i in m["inputs"])
+        return (InputSpec(self.input_name, self.sample_shape, "float32"),)
+
+    @property
+    def circuit_onnx(self) -> Path:
+        """The graph ezkl compiled: the preprocessed copy when there is one, else the model itself."""
+        return self.folder / PREP_FILE if PREP_FILE in self.files else self.onnx
+
+    @property
+    def preprocessing(self) -> dict[str, Any] | None:
+        """How the compiled graph was derived from the model (None: compiled as is)."""
+        return self.manifest.get("preprocessing")
+
+    @property
     def options(self) -> CircuitOptions:
         o = dict(self.manifest["options"])
         o["scales"] = tuple(o["scales"]) if o.get("scales") else None
@@ -107,12 +130,20 @@ class Circuit:
         return json.loads((self.folder / "calibration.json").read_text())
 
     def artifacts(self) -> Artifacts:
-        """The circuit's public artifacts for :mod:`zkml.verify`, trusted: this store built them."""
+        """The circuit's public artifacts for :mod:`zkml.verify`: trusted only when this store built them.
+
+        A folder opened from outside the store (someone else's) keeps its files
+        but its manifest binds nothing: the model digest is then not known.
+        """
+        if not self.in_store:
+            return Artifacts(settings=self.settings_path, vk=self.vk, srs=self.srs.path, compiled=self.compiled,
+                             source="folder")
         wc = self.manifest.get("weights_commitment")
         return Artifacts(
             settings=self.settings_path, vk=self.vk, srs=self.srs.path, compiled=self.compiled, source="store",
             circuit_id=self.circuit_id, model_sha256=self.model_sha256, input_name=self.input_name,
             sample_shape=tuple(self.sample_shape), weights_commitment=tuple(wc) if wc else None,
+            inputs=tuple(i.as_dict() for i in self.inputs),
             model_basis=f"this store built circuit {self.circuit_id} from it (every file digest-checked)",
         )
 
@@ -171,6 +202,8 @@ class Artifacts:
     """The model's input name (trusted source only)."""
     sample_shape: tuple[int, ...] | None = None
     """One sample's shape (trusted source only)."""
+    inputs: tuple[dict[str, Any], ...] | None = None
+    """Every model input (name, shape, dtype), from a trusted source only."""
     weights_commitment: tuple[str, ...] | None = None
     """The circuit's Poseidon weights commitment, when params are hashed and known from a trusted source."""
     model_basis: str | None = None
@@ -232,7 +265,7 @@ def visibility_name(v: Any) -> str:
     return str(v).lower()
 
 
-def circuit_key(info: ModelInfo, options: CircuitOptions, calibration: np.ndarray, srs_id: str) -> dict[str, Any]:
+def circuit_key(info: ModelInfo, options: CircuitOptions, calibration: Any, srs_id: str) -> dict[str, Any]:
     """Everything that determines a circuit; its digest is the store key."""
     import ezkl
 
@@ -240,9 +273,8 @@ def circuit_key(info: ModelInfo, options: CircuitOptions, calibration: np.ndarra
         "circuit_format": CIRCUIT_FORMAT,
         "onnx_sha256": info.sha256,
         "options": options.key(),
-        "calibration_sha256": sha256_bytes(
-            np.ascontiguousarray(calibration, dtype="<f4").tobytes() + repr(calibration.shape).encode()
-        ),
+        "calibration_sha256": sha256_bytes(feed_digest_bytes(calibration if isinstance(calibration, dict)
+                                                             else to_feed(calibration, info.inputs))),
         "ezkl": str(getattr(ezkl, "__version__", "unknown")),
         "srs": srs_id,
     }
@@ -277,28 +309,37 @@ def _from_manifest(manifest: Manifest, store: Store) -> Circuit:
         consistent = False
     if not consistent:
         raise StoreError(f"circuit {name}: its manifest does not match its store key; rebuild it")
+    in_store = manifest.folder.resolve().parent == store.circuits.resolve()
     if kind == "dev":
         srs = dev_srs(store.root, logrows)
         if srs.sha256 != digest:
             raise StoreError(f"circuit {name}: its dev SRS changed since setup; rebuild it")
     else:
-        p = Path(s["path"])
+        # A path in someone else's manifest is never followed: their folder must carry its SRS
+        p = Path(s["path"]) if in_store else manifest.folder / "srs.srs"
         if read_header(p) != logrows or sha256_file(p) != digest:
             raise StoreError(f"circuit {name}: SRS file {p} changed since setup")
         srs = SRS(path=p, logrows=logrows, sha256=digest, kind="file")
-    return Circuit(folder=manifest.folder, circuit_id=m["circuit_id"], manifest=m, srs=srs)
+    return Circuit(folder=manifest.folder, circuit_id=m["circuit_id"], manifest=m, srs=srs, in_store=in_store)
 
 
 def compile_model(
     onnx_path: str | Path,
-    calibration: np.ndarray,
+    calibration: Any,
     options: CircuitOptions,
     *,
     store: Store,
     srs_path: str | Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    max_seconds: float | None = None,
+    max_memory_gb: float | None = None,
 ) -> tuple[Circuit, bool]:
     """Return ``(circuit, cache_hit)`` for this model, options and calibration data.
+
+    ``calibration`` is a feed (:mod:`zkml.inputs`) or, for a one-input model,
+    one array of samples; a model without inputs needs none (pass ``{}``).
+    ``max_seconds`` bounds the calibration search; ``max_memory_gb`` refuses
+    a circuit whose estimate (:mod:`zkml.estimate`) exceeds it, before setup.
 
     Raises:
         ModelError / UnsupportedOpsError: the ONNX is unusable.
@@ -306,14 +347,19 @@ def compile_model(
         CircuitError / SRSError: calibration, compile or setup failed.
     """
     options.validate()
-    info = load_model(onnx_path)
-    if not info.batch_symbolic and info.batch_dim != options.batch_size:
+    info = load_model(onnx_path, check_ops=False)  # coverage is asked of ezkl when building
+    if not info.inputs and options.batch_size != 1:
+        raise ConfigError(f"{onnx_path}: the model has no inputs; it is proven with batch 1")
+    if info.inputs and not info.batched and options.batch_size != 1:
+        raise ConfigError(f"{onnx_path}: its inputs have no shared batch axis; compile with --batch 1")
+    if info.batched and not info.batch_symbolic and info.batch_dim != options.batch_size:
         raise ConfigError(
             f"{onnx_path}: the ONNX batch axis is fixed at {info.batch_dim}; "
             f"compile with --batch {info.batch_dim} or export with a symbolic batch axis"
         )
-    calibration = np.asarray(calibration, dtype=np.float32)
-    if len(calibration) < 1:
+    calibration = calibration if isinstance(calibration, dict) else to_feed(calibration, info.inputs,
+                                                                            source="calibration data")
+    if info.inputs and feed_len(calibration) < 1:
         raise ConfigError("calibration data is empty")
     srs_id = "dev"
     if srs_path is not None:
@@ -335,14 +381,19 @@ def compile_model(
             else:
                 if folder.exists():
                     progress(f"rebuilding circuit {cid}: {reason}")
-                circuit, hit = _build(info, calibration, options, store, cid, digest, key, srs_path, progress), False
+                if max_memory_gb is None:
+                    from zkml.estimate import machine_memory_gb
+
+                    max_memory_gb = 0.9 * machine_memory_gb()
+                circuit, hit = _build(info, calibration, options, store, cid, digest, key, srs_path, progress,
+                                      max_seconds, max_memory_gb), False
     store.record_circuit(info.sha256, cid)  # the model's current circuit: what `prove model.onnx` resolves to
     return circuit, hit
 
 
 def _build(
     info: ModelInfo,
-    calibration: np.ndarray,
+    calibration: Any,
     options: CircuitOptions,
     store: Store,
     cid: str,
@@ -350,16 +401,34 @@ def _build(
     key: dict[str, Any],
     srs_path: str | Path | None,
     progress: Callable[[str], None],
+    max_seconds: float | None = None,
+    max_memory_gb: float | None = None,
 ) -> Circuit:
     import ezkl
 
+    from zkml.calibrate import run_args_for
+    from zkml.estimate import estimate
+    from zkml.preprocess import prepare
+
     timings: dict[str, float] = {}
     staging = store.staging_dir(cid)
+    files = list(FILES)
     try:
         shutil.copyfile(info.path, staging / "model.onnx")
+        # Coverage (ezkl decides) and, only if ezkl refuses the graph, preprocessing
+        t = time.perf_counter()
+        prep = prepare(staging / "model.onnx", staging / "calibration", run_args_for(options, 7))
+        circuit_onnx = staging / "model.onnx"
+        if prep.preprocessed:
+            shutil.copyfile(prep.path, staging / PREP_FILE)
+            circuit_onnx = staging / PREP_FILE
+            files.append(PREP_FILE)
+            progress(f"ezkl refused the graph as exported; compiling it after {', '.join(prep.steps)}")
+        timings["coverage"] = time.perf_counter() - t
         # Calibrate (settings) and compile
         t = time.perf_counter()
-        cal = calibrate(staging / "model.onnx", info, calibration, options, staging / "calibration", progress)
+        cal = calibrate(staging / "model.onnx", info, calibration, options, staging / "calibration", progress,
+                        circuit_onnx=circuit_onnx, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
         timings["calibrate"] = time.perf_counter() - t
         settings_path = staging / "settings.json"
         settings_path.write_text(json.dumps(cal.settings, indent=1))
@@ -367,7 +436,7 @@ def _build(
         progress(f"compiling circuit (scale {cal.scale}, logrows {cal.settings['run_args']['logrows']})")
         try:
             with native_output_captured():
-                ezkl.compile_circuit(str(staging / "model.onnx"), str(staging / "model.compiled"), str(settings_path))
+                ezkl.compile_circuit(str(circuit_onnx), str(staging / "model.compiled"), str(settings_path))
         except RuntimeError as e:
             raise CircuitError(f"ezkl compile failed: {e}") from e
         timings["compile"] = time.perf_counter() - t
@@ -396,11 +465,12 @@ def _build(
         if not ok:
             raise CircuitError("ezkl setup returned false")
         timings["setup"] = time.perf_counter() - t
-        weights_commitment = _weights_commitment(staging, cal.settings, calibration, srs) if options.param_visibility == "hashed" else None
+        weights_commitment = _weights_commitment(staging, cal.settings, calibration, srs, info.inputs) if options.param_visibility == "hashed" else None
         shutil.rmtree(staging / "calibration", ignore_errors=True)
         (staging / "calibration.json").write_text(
             json.dumps(
-                {"scale": cal.scale, "report": cal.report.as_dict(), "tried": cal.tried, "samples": len(calibration)},
+                {"scale": cal.scale, "report": cal.report.as_dict(), "tried": cal.tried,
+                 "samples": feed_len(calibration), "seconds": cal.seconds, "estimate": estimate(cal.settings).as_dict()},
                 indent=1,
             )
         )
@@ -409,7 +479,7 @@ def _build(
             srs_meta["path"] = str(srs.path)
         store.write_manifest(
             staging,
-            list(FILES),
+            files,
             {
                 "circuit_id": cid,
                 "store_key": digest,
@@ -419,6 +489,7 @@ def _build(
                     "source": str(info.path),
                     "input_name": info.input_name,
                     "sample_shape": list(info.sample_shape),
+                    "inputs": [i.as_dict() for i in info.inputs],
                     "opset": info.opset,
                     "op_counts": info.op_counts,
                     "n_params": info.n_params,
@@ -426,6 +497,7 @@ def _build(
                 "options": options.key(),
                 "logrows": logrows,
                 "weights_commitment": weights_commitment,
+                "preprocessing": prep.as_dict() if prep.preprocessed else None,
                 "srs": srs_meta,
                 "build_seconds": timings,
             },
@@ -437,19 +509,17 @@ def _build(
     return open_circuit(folder, store)
 
 
-def _weights_commitment(staging: Path, settings: dict[str, Any], calibration: np.ndarray, srs: SRS) -> list[str]:
+def _weights_commitment(staging: Path, settings: dict[str, Any], calibration: Any, srs: SRS,
+                        specs: Any = None) -> list[str]:
     """Poseidon commitment of the weights (a public instance when params are hashed).
 
     It does not depend on the input, so one witness of a calibration sample gives it.
     """
     import ezkl
 
-    from zkml.calibrate import batches
-    from zkml.inputs import to_ezkl_json
-
     batch = int(dict(settings["run_args"]["variables"]).get("batch_size", 1))
     data, wit = staging / "wc_input.json", staging / "wc_witness.json"
-    data.write_text(json.dumps(to_ezkl_json(batches(calibration[:batch], batch)[0])))
+    data.write_text(json.dumps(to_ezkl_json(feed_slice(calibration, 0, batch, batch) if calibration else {}, specs)))
     try:
         with native_output_captured():
             ezkl.gen_witness(str(data), str(staging / "model.compiled"), str(wit), vk_path=str(staging / "vk.key"), srs_path=str(srs.path))
