@@ -1,10 +1,15 @@
-"""Subprocess entry point that runs one ``ezkl.prove``.
+"""Subprocess entry point that runs ``ezkl.prove``: once, or warm for many jobs.
 
-Run as ``python -m zkml._prove_worker WITNESS COMPILED PK PROOF SRS``. It
-imports nothing heavy (startup ~50 ms), so the parent can enforce a timeout by
+``python -m zkml._prove_worker WITNESS COMPILED PK PROOF SRS`` proves once.
+``python -m zkml._prove_worker --serve`` stays up: one JSON job per stdin line
+(``{"witness", "compiled", "pk", "proof", "srs"}``), one JSON result per line,
+so a pool (:mod:`zkml.scale.pool`) pays interpreter start and ``import ezkl``
+once per worker instead of once per proof.
+
+It imports nothing heavy (startup ~50 ms), so the parent can enforce a timeout by
 killing the whole process group: ezkl 23.0.5 ``prove`` can hang on some inputs
 (upstream issue 1029), and a thread cannot be stopped, a process can.
-Prints one JSON line: ``{"ok": bool, "seconds": float, "error": str|null}``.
+Each result is one JSON line: ``{"ok": bool, "seconds": float, "error": str|null, "pid": int}``.
 """
 
 from __future__ import annotations
@@ -13,25 +18,58 @@ import json
 import os
 import sys
 import time
+from typing import IO, Any
 
 
-def main(argv: list[str]) -> int:
-    witness, compiled, pk, proof, srs = argv
+def _prove(witness: str, compiled: str, pk: str, proof: str, srs: str) -> dict[str, Any]:
     import ezkl
 
     t = time.perf_counter()
-    # ezkl chatters on fd 1/2; keep our JSON line on a private copy of stdout.
-    out = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
     try:
         ok = bool(ezkl.prove(witness, compiled, pk, proof, srs_path=srs))
         err = None if ok else "ezkl.prove returned false"
     except Exception as e:  # reported to the parent as data, not a traceback
         ok, err = False, f"{type(e).__name__}: {e}"
-    out.write(json.dumps({"ok": ok, "seconds": time.perf_counter() - t, "error": err}) + "\n")
+    return {"ok": ok, "seconds": time.perf_counter() - t, "error": err, "pid": os.getpid()}
+
+
+def _private_stdout() -> IO[str]:
+    # ezkl chatters on fd 1/2; keep our JSON lines on a private copy of stdout.
+    out = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    return out
+
+
+def serve(stdin: IO[str]) -> int:
+    """Answer jobs until stdin closes."""
+    import ezkl  # noqa: F401  (warm: imported before the first job)
+
+    out = _private_stdout()
+    out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     out.flush()
-    return 0 if ok else 1
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            res = _prove(job["witness"], job["compiled"], job["pk"], job["proof"], job["srs"])
+        except (ValueError, KeyError, TypeError) as e:
+            res = {"ok": False, "seconds": 0.0, "error": f"bad job line: {e}", "pid": os.getpid()}
+        out.write(json.dumps(res) + "\n")
+        out.flush()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--serve"]:
+        return serve(sys.stdin)
+    witness, compiled, pk, proof, srs = argv
+    out = _private_stdout()
+    res = _prove(witness, compiled, pk, proof, srs)
+    out.write(json.dumps(res) + "\n")
+    out.flush()
+    return 0 if res["ok"] else 1
 
 
 if __name__ == "__main__":
