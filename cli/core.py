@@ -130,32 +130,40 @@ def prove(
     output_visibility: OutVisOpt = None,
     srs: SrsOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a proof is abandoned.")] = 600.0,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local prover processes for many proofs (default: from the cores and memory).")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="Prove on a Ray cluster: ADDRESS (host:port) or auto.")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Prover service URL[,URL…] (zkml serve), tried in order, then local proving; token in $ZKML_SERVE_TOKEN.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prove an inference (compiling the circuit first if needed) and write a proof bundle."""
     from zkml.inputs import read_raw
     from zkml.pipeline import resolve_circuit
-    from zkml.prove import prove as do_prove
 
     report = progress(json_out)
 
     def go() -> Any:
+        from zkml.scale.route import prove_target
+
         t = time.perf_counter()
         raw = read_raw(input)
-        c, hit = resolve_circuit(
-            target, _store(store), calibration=calibration, srs=srs, progress=report,
-            overrides=_overrides(batch=batch, input_visibility=input_visibility, param_visibility=param_visibility,
-                                 output_visibility=output_visibility),
-        )
-        t_compile = time.perf_counter() - t
-        b = do_prove(c, raw, timeout=timeout, progress=report).with_timings(compile_seconds=t_compile, cache_hit=hit)
-        b.save(out)
-        return c, hit, b, time.perf_counter() - t
 
-    c, hit, b, secs = run(go)
+        def resolve() -> Any:
+            return resolve_circuit(
+                target, _store(store), calibration=calibration, srs=srs, progress=report,
+                overrides=_overrides(batch=batch, input_visibility=input_visibility, param_visibility=param_visibility,
+                                     output_visibility=output_visibility),
+            )
+
+        c, hit, b, via = prove_target(target, raw, _store(store), resolve, workers=workers, ray=ray, server=server,
+                                      timeout=timeout, progress=report)
+        b.save(out)
+        return c, hit, b, via, time.perf_counter() - t
+
+    c, hit, b, via, secs = run(go)
     outs = b.outputs
-    lines = [_circuit_line(c, hit), f"proved {b.samples} sample(s) in {len(b.proofs)} proof(s) -> {out} ({secs:.2f}s total, "
+    lines = [_circuit_line(c, hit) if c is not None else f"circuit {b.circuit_id} (on the server)",
+             f"proved {b.samples} sample(s) in {len(b.proofs)} proof(s) by {via} -> {out} ({secs:.2f}s total, "
              f"prove {b.timings['prove_seconds']:.2f}s)"]
     if outs is not None:
         for i, row in enumerate(outs[:8]):
@@ -165,9 +173,10 @@ def prove(
             lines.append(f"  … {len(outs) - 8} more")
     else:
         lines.append("  outputs are private (not revealed)")
-    emit(json_out, {"bundle": str(out), "circuit_id": c.circuit_id, "cache_hit": hit, "samples": b.samples,
+    emit(json_out, {"bundle": str(out), "circuit_id": b.circuit_id, "cache_hit": hit, "samples": b.samples,
                     "proofs": len(b.proofs), "outputs": outs, "timings": dict(b.timings), "seconds": secs,
-                    "warnings": list(b.warnings)}, "\n".join(lines) + _srs_warning(c))
+                    "proved_by": via, "warnings": list(b.warnings)},
+         "\n".join(lines) + (_srs_warning(c) if c is not None else "".join(f"\nWARNING: {w}" for w in b.warnings)))
 
 
 def verify(
