@@ -69,7 +69,7 @@ def test_tampered_bundle_refused_on_chain(deployed: dict[str, Any], store: Store
     col = d["proofs"][0]["instances"][0]
     col[-1] = col[-2]
     path = tmp_path / "bad.json"
-    Bundle(d).save(path)
+    path.write_text(json.dumps(d))
     r = _cli(store, "verify", str(path), "--onchain")
     assert r.exit_code == 1 and "refused before any on-chain call" in r.stderr and "Traceback" not in r.stderr
 
