@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zkml.errors import ConfigError, ProofError, ProveTimeout
-from zkml.scale.artifacts import Blob, NodeCache, circuit_digests
+from zkml.scale.artifacts import Blob, NodeCache, circuit_digests, default_cache
 
 MAX_RETRIES = 3
 
@@ -37,7 +37,9 @@ def _task_body(witness: bytes, blobs: list[Blob], cache_root: str | None) -> dic
     from zkml.util import native_output_captured
 
     t0 = time.perf_counter()
-    cache = NodeCache(Path(cache_root) if cache_root else None)
+    node = ray.get_runtime_context().get_node_id()
+    # One cache per Ray node (several nodes may share a host, as on a loopback test cluster)
+    cache = NodeCache((Path(cache_root) if cache_root else default_cache()) / f"node-{node[:16]}")
     paths, fetched = cache.materialize(blobs, lambda ref: ray.get(ref[0]))
     t_fetch = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="zkml-ray-") as tmp:
@@ -54,8 +56,7 @@ def _task_body(witness: bytes, blobs: list[Blob], cache_root: str | None) -> dic
         if not ok or not ppath.is_file():
             raise ProofError("ezkl.prove returned false")
         proof = json.loads(ppath.read_text())
-    ctx = ray.get_runtime_context()
-    return {"proof": proof, "seconds": secs, "node": ctx.get_node_id(), "host": socket.gethostname(),
+    return {"proof": proof, "seconds": secs, "node": node, "host": socket.gethostname(),
             "pid": os.getpid(), "fetched": fetched, "fetch_seconds": t_fetch,
             "task_seconds": time.perf_counter() - t0}
 
