@@ -37,6 +37,8 @@ VERSION: Final = 2
 INPUT_VISIBILITIES: Final = ("public", "private", "hashed")
 PARAM_VISIBILITIES: Final = ("fixed", "hashed", "private")
 OUTPUT_VISIBILITIES: Final = ("public", "private", "hashed")
+INPUT_DTYPES: Final = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32",
+                       "bool")
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _CIRCUIT_ID = re.compile(r"[0-9a-f]{20}")
@@ -74,6 +76,10 @@ FIELDS: Final[tuple[FieldRule, ...]] = (
     FieldRule("model.input_name", True, "the store's manifest of the circuit (reported unbound for a foreign circuit)"),
     FieldRule("model.sample_shape", True,
               "the shape of the revealed input, the number of input instances/felts, and the store's manifest"),
+    FieldRule("model.inputs", True,
+              "(present unless the model has one float32 input) each input's name, shape and dtype: the reader "
+              "(the first is input_name/sample_shape), the store's manifest, the settings' input scales (int/bool "
+              "inputs at scale 0), the revealed input's shapes and the number of input instances/felts"),
     FieldRule("circuit.id", True, "the verifier's store (the folder it names, format-checked); metadata for a foreign circuit"),
     FieldRule("circuit.settings_sha256", True, "sha256 of the settings the verifier uses"),
     FieldRule("circuit.vk_sha256", True, "sha256 of the verifying key the verifier uses"),
@@ -145,15 +151,54 @@ class Visibility:
 
 
 @dataclass(frozen=True)
+class InputPart:
+    """One model input as the circuit takes it."""
+
+    name: str
+    """The ONNX input name."""
+    shape: tuple[int, ...]
+    """Shape of one sample of it (without the batch axis, when the model has one)."""
+    dtype: str
+    """``float32`` (quantized at the input scale), an integer type or ``bool`` (integers at scale 0)."""
+
+    @property
+    def kind(self) -> str:
+        return "bool" if self.dtype == "bool" else "float" if self.dtype.startswith("float") else "int"
+
+    @property
+    def size(self) -> int:
+        return int(math.prod(self.shape))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
 class ModelPart:
     """The model the prover says it proved."""
 
     sha256: str
     """sha256 of the ONNX file (bound only by a trusted circuit, a reproduction, or a chain record)."""
     input_name: str
-    """The ONNX graph's input name."""
+    """The first input's name ("" for a model without inputs)."""
     sample_shape: tuple[int, ...]
-    """Shape of one sample (without the batch axis)."""
+    """Shape of one sample of the first input (without the batch axis)."""
+    inputs: tuple[InputPart, ...] | None = None
+    """Every input, in graph order; None for the common case of one float32 input ``input_name``
+    of ``sample_shape`` (then ``model.inputs`` is not written); ``()`` for a model without inputs."""
+
+    @property
+    def all_inputs(self) -> tuple[InputPart, ...]:
+        """Every input, the one-float-input case spelled out."""
+        if self.inputs is not None:
+            return self.inputs
+        return (InputPart(self.input_name, tuple(self.sample_shape), "float32"),)
+
+    @staticmethod
+    def describe(inputs: Sequence[InputPart]) -> tuple[InputPart, ...] | None:
+        """What ``inputs`` is for these inputs: None for one float32 input."""
+        t = tuple(inputs)
+        return None if len(t) == 1 and t[0].dtype == "float32" else t
 
 
 @dataclass(frozen=True)
@@ -353,7 +398,8 @@ class Bundle:
             "format": FORMAT,
             "version": VERSION,
             "model": {"sha256": self.model.sha256, "input_name": self.model.input_name,
-                      "sample_shape": list(self.model.sample_shape)},
+                      "sample_shape": list(self.model.sample_shape),
+                      **({} if self.model.inputs is None else {"inputs": [i.as_dict() for i in self.model.inputs]})},
             "circuit": {
                 "id": c.id,
                 "settings_sha256": c.settings_sha256,
@@ -415,12 +461,29 @@ class Bundle:
             )
         d = r.obj(data, "", {"format", "version", "model", "circuit", "srs", "samples", "input", "outputs",
                              "proofs", "metadata"})
-        m = r.obj(d["model"], "model", {"sha256", "input_name", "sample_shape"})
+        m_keys = {"sha256", "input_name", "sample_shape"}
+        if isinstance(d["model"], dict) and "inputs" in d["model"]:
+            m_keys.add("inputs")  # written only when the model is not one float32 input
+        m = r.obj(d["model"], "model", m_keys)
+        inputs = tuple(r.input_part(x, f"model.inputs[{n}]") for n, x in enumerate(r.list(m.get("inputs", []), "model.inputs")))
+        if len(inputs) > 64:
+            raise r.fail("model.inputs", "has more than 64 inputs")
         model = ModelPart(
             sha256=r.digest(m["sha256"], "model.sha256"),
-            input_name=r.name(m["input_name"], "model.input_name"),
-            sample_shape=tuple(r.int_list(m["sample_shape"], "model.sample_shape", lo=1, hi=1 << 24, max_len=8)),
+            input_name=m["input_name"] if m["input_name"] == "" and "inputs" in m and not inputs
+            else r.name(m["input_name"], "model.input_name"),
+            sample_shape=tuple(r.int_list(m["sample_shape"], "model.sample_shape", lo=1, hi=1 << 24, max_len=8,
+                                          min_len=0)),
+            inputs=inputs if "inputs" in m else None,
         )
+        if "inputs" in m and ModelPart.describe(inputs) is None:
+            raise r.fail("model.inputs", "is written only for a model that is not one float32 input")
+        first = (inputs[0].name, inputs[0].shape) if inputs else ("", ())
+        if inputs or "inputs" in m:
+            if (model.input_name, model.sample_shape) != first:
+                raise r.fail("model.inputs", "must start with input_name and sample_shape")
+        elif not model.sample_shape:
+            raise r.fail("model.sample_shape", "must have 1 to 8 entries")
         c = r.obj(d["circuit"], "circuit", {"id", "settings_sha256", "vk_sha256", "compiled_sha256", "logrows",
                                             "batch_size", "input_scale", "output_scales", "output_sizes",
                                             "visibility", "weights_commitment"})
@@ -517,11 +580,19 @@ class _Reader:
             raise self.fail(where, f"must be an integer in [{lo}, {hi}]")
         return value
 
-    def int_list(self, value: Any, where: str, *, lo: int, hi: int, max_len: int) -> list[int]:
+    def int_list(self, value: Any, where: str, *, lo: int, hi: int, max_len: int, min_len: int = 1) -> list[int]:
         items = self.list(value, where)
-        if not 1 <= len(items) <= max_len:
-            raise self.fail(where, f"must have 1 to {max_len} entries")
+        if not min_len <= len(items) <= max_len:
+            raise self.fail(where, f"must have {min_len} to {max_len} entries")
         return [self.int(x, where, lo, hi) for x in items]
+
+    def input_part(self, value: Any, where: str) -> InputPart:
+        i = self.obj(value, where, {"name", "shape", "dtype"})
+        return InputPart(
+            name=self.name(i["name"], f"{where}.name"),
+            shape=tuple(self.int_list(i["shape"], f"{where}.shape", lo=1, hi=1 << 24, max_len=8, min_len=0)),
+            dtype=self.choice(i["dtype"], f"{where}.dtype", INPUT_DTYPES),
+        )
 
     def text(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or len(value) > 4096:

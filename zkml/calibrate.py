@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from zkml.errors import CircuitError, ConfigError
-from zkml.inputs import to_ezkl_json
+from zkml.errors import CircuitError, ConfigError, ModelError, ResourceError
+from zkml.inputs import Feed, feed_len, feed_slice, to_ezkl_json, to_feed
 from zkml.onnx_check import ModelInfo
 from zkml.quant import felts_to_floats
 from zkml.util import native_output_captured
@@ -128,18 +128,44 @@ class Calibration:
     """Wall time of the search."""
 
 
-def float_outputs(onnx_path: Path, info: ModelInfo, samples: np.ndarray, batch: int) -> np.ndarray:
-    """Run ``samples`` through onnxruntime in batches of ``batch``; returns [n, out_size]."""
+def _as_feed(info: ModelInfo, samples: Any) -> Feed:
+    return samples if isinstance(samples, dict) else to_feed(samples, info.inputs)
+
+
+def float_outputs(onnx_path: Path, info: ModelInfo, samples: Any, batch: int) -> np.ndarray:
+    """Run ``samples`` (a feed, or one array for a one-input model) through onnxruntime in batches of
+    ``batch``; returns [n, out_size] (every output flattened per sample and concatenated).
+
+    Raises:
+        ModelError: onnxruntime cannot load or run the model.
+    """
     import onnxruntime as ort
 
+    feed = _as_feed(info, samples)
+    n = feed_len(feed)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ModelError(f"{Path(onnx_path).name}: onnxruntime cannot load it: {str(e).splitlines()[0][:200]}") from None
+    per_call = batch if info.batched else 1
     outs = []
-    for chunk in batches(samples, batch):
-        res = sess.run(None, {info.input_name: chunk.astype(np.float32)})
-        outs.append(np.concatenate([np.asarray(r).reshape(len(chunk), -1) for r in res], axis=1))
-    return np.concatenate(outs, axis=0)[: len(samples)]
+    for i in range(0, n, per_call):
+        chunk = feed_slice(feed, i, i + per_call, per_call)
+        args = {s.name: _onnx_array(chunk[s.name], s, info.batched) for s in info.inputs}
+        try:
+            res = sess.run(None, args)
+        except Exception as e:
+            raise ModelError(f"{Path(onnx_path).name}: onnxruntime failed: {str(e).splitlines()[0][:200]}") from None
+        rows = [np.asarray(r, dtype=np.float64).reshape(per_call, -1) for r in res]
+        outs.append(np.concatenate(rows, axis=1))
+    return np.concatenate(outs, axis=0)[:n]
+
+
+def _onnx_array(v: np.ndarray, spec: Any, batched: bool) -> np.ndarray:
+    a = v.astype(np.dtype(spec.dtype))
+    return a if batched else a.reshape(spec.shape)
 
 
 def batches(samples: np.ndarray, batch: int) -> list[np.ndarray]:
@@ -154,7 +180,14 @@ def batches(samples: np.ndarray, batch: int) -> list[np.ndarray]:
     return out
 
 
-def circuit_outputs(compiled: Path, settings: dict[str, Any], samples: np.ndarray, workdir: Path) -> np.ndarray:
+def padded_feed(feed: Feed, batch: int) -> Feed:
+    """The whole feed padded to a whole number of batches (ezkl's calibration wants that)."""
+    n = feed_len(feed)
+    return feed_slice(feed, 0, n, -(-n // batch) * batch) if feed else feed
+
+
+def circuit_outputs(compiled: Path, settings: dict[str, Any], samples: Any, workdir: Path,
+                    specs: Any = None) -> np.ndarray:
     """Dequantized circuit outputs (ezkl witness) for ``samples``; returns [n, out_size].
 
     Raises:
@@ -165,20 +198,28 @@ def circuit_outputs(compiled: Path, settings: dict[str, Any], samples: np.ndarra
 
     batch = int(dict(settings["run_args"]["variables"]).get("batch_size", 1)) or 1
     scales = settings["model_output_scales"]
+    feed = samples if isinstance(samples, dict) else None
+    n = feed_len(feed) if feed is not None else len(samples)
+    if feed is not None and not feed:
+        batch = 1
     rows = []
     data_path = workdir / "cal_input.json"
     wit_path = workdir / "cal_witness.json"
-    for chunk in batches(samples, batch):
-        data_path.write_text(json.dumps(to_ezkl_json(chunk)))
+    for i in range(0, n, batch):
+        if feed is not None:
+            data = to_ezkl_json(feed_slice(feed, i, i + batch, batch), specs)
+        else:
+            data = to_ezkl_json(batches(samples[i : i + batch], batch)[0])
+        data_path.write_text(json.dumps(data))
         try:
             with native_output_captured():
                 ezkl.gen_witness(str(data_path), str(compiled), str(wit_path))
         except RuntimeError as e:
             raise CircuitError(f"witness generation failed: {e}") from e
         wit = json.loads(wit_path.read_text())
-        parts = [felts_to_floats(o, scales[i]).reshape(batch, -1) for i, o in enumerate(wit["outputs"])]
+        parts = [felts_to_floats(o, scales[j]).reshape(batch, -1) for j, o in enumerate(wit["outputs"])]
         rows.append(np.concatenate(parts, axis=1))
-    return np.concatenate(rows, axis=0)[: len(samples)]
+    return np.concatenate(rows, axis=0)[:n]
 
 
 def compare(float_out: np.ndarray, circ_out: np.ndarray, labels: np.ndarray | None = None) -> AccuracyReport:
@@ -227,42 +268,63 @@ def run_args_for(options: CircuitOptions, scale: int) -> Any:
 def calibrate(
     onnx_path: Path,
     info: ModelInfo,
-    samples: np.ndarray,
+    samples: Any,
     options: CircuitOptions,
     workdir: Path,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    circuit_onnx: Path | None = None,
+    max_seconds: float | None = None,
+    max_memory_gb: float | None = None,
 ) -> Calibration:
     """Search candidate scales and return the first that meets the accuracy bar.
+
+    ``onnx_path`` is the user's model (the float reference); ``circuit_onnx``
+    the graph ezkl lays out (the preprocessed copy when preprocessing was
+    needed). ``max_seconds`` bounds the search: once spent, no further
+    candidate is started. Each candidate's settings go through
+    :func:`zkml.estimate.estimate` first: one that would not fit
+    ``max_memory_gb`` is not built (and, when it is the smallest, the search
+    stops with the estimate's one-line refusal).
 
     Raises:
         CircuitError: no candidate fits ``max_logrows`` and the accuracy bar
             (the message gives the best one seen), or ezkl failed outright.
+        ResourceError: the smallest circuit would not fit the memory budget.
     """
     import ezkl
 
+    from zkml.estimate import estimate
+
     t0 = time.perf_counter()
+    circuit_onnx = circuit_onnx or onnx_path
     workdir.mkdir(parents=True, exist_ok=True)
-    ref = float_outputs(onnx_path, info, samples, options.batch_size)
+    feed = _as_feed(info, samples)
+    batch = options.batch_size if info.inputs else 1
+    ref = float_outputs(onnx_path, info, feed, batch)
     cal_json = workdir / "calibration_input.json"
     # ezkl wants a whole number of batches: pad the last one by repeating its final sample
-    cal_json.write_text(json.dumps(to_ezkl_json(np.concatenate(batches(samples, options.batch_size)))))
+    cal_json.write_text(json.dumps(to_ezkl_json(padded_feed(feed, batch), info.inputs)))
     scales: Sequence[int] = options.scales or RESOURCE_SCALES
     if options.target == "accuracy":
         scales = sorted(scales, reverse=True)
     tried: list[dict[str, Any]] = []
     for scale in scales:
+        spent = time.perf_counter() - t0
+        if max_seconds is not None and tried and spent > max_seconds:
+            tried.append({"scale": scale, "verdict": f"not tried: calibration budget {max_seconds:.0f}s spent"})
+            break
         settings_path = workdir / f"settings_s{scale}.json"
         compiled = workdir / f"model_s{scale}.compiled"
         entry: dict[str, Any] = {"scale": scale}
-        progress(f"calibrating scale {scale} on {len(samples)} samples")
+        progress(f"calibrating scale {scale} on {feed_len(feed)} samples")
         try:
             with native_output_captured():
-                ezkl.gen_settings(str(onnx_path), str(settings_path), py_run_args=run_args_for(options, scale))
+                ezkl.gen_settings(str(circuit_onnx), str(settings_path), py_run_args=run_args_for(options, scale))
                 ezkl.calibrate_settings(
-                    str(cal_json), str(onnx_path), str(settings_path), "resources",
+                    str(cal_json), str(circuit_onnx), str(settings_path), "resources",
                     scales=[scale], max_logrows=options.max_logrows,
                 )
-                ezkl.compile_circuit(str(onnx_path), str(compiled), str(settings_path))
         except RuntimeError as e:
             entry.update(verdict="failed", reason=str(e).splitlines()[0][:200])
             tried.append(entry)
@@ -274,8 +336,22 @@ def calibrate(
             entry["verdict"] = f"needs logrows {logrows} > max {options.max_logrows}"
             tried.append(entry)
             continue
+        need = estimate(settings)
+        entry["estimate"] = need.as_dict()
+        if max_memory_gb is not None and need.memory_gb > max_memory_gb:
+            entry["verdict"] = f"needs ~{need.memory_gb:.1f} GB > budget {max_memory_gb:g} GB"
+            tried.append(entry)
+            if options.target == "resources":
+                raise ResourceError(need.refusal(f"--max-memory {max_memory_gb:g} GB"))
+            continue
         try:
-            circ = circuit_outputs(compiled, settings, samples, workdir)
+            with native_output_captured():
+                ezkl.compile_circuit(str(circuit_onnx), str(compiled), str(settings_path))
+            circ = circuit_outputs(compiled, settings, feed, workdir, info.inputs)
+        except RuntimeError as e:
+            entry.update(verdict="failed", reason=str(e).splitlines()[0][:200])
+            tried.append(entry)
+            continue
         except CircuitError as e:
             entry.update(verdict="failed", reason=e.message[:200])
             tried.append(entry)
@@ -298,5 +374,5 @@ def calibrate(
     raise CircuitError(
         f"no circuit within logrows {options.max_logrows} meets agreement >= {options.min_agreement}"
         + (f" and max error <= {options.max_error}" if options.max_error is not None else "")
-        + f" ({detail})"
+        + f" ({detail}; {time.perf_counter() - t0:.0f}s of calibration)"
     )

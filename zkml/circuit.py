@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from zkml.calibrate import AccuracyReport, CircuitOptions, calibrate
 from zkml.errors import CircuitError, ConfigError, StoreError

@@ -37,13 +37,22 @@ class ModelError(ZkmlError):
 
 
 class UnsupportedOpsError(ModelError):
-    """The model uses operators ezkl cannot put in a circuit."""
+    """ezkl cannot put the graph in a circuit: the nodes, op types and reason it gave."""
 
-    def __init__(self, nodes: list[tuple[str, str]]):
+    def __init__(self, nodes: list[tuple[str, str]], reason: str | None = None, suggestion: str | None = None):
         listed = ", ".join(f"{name} ({op})" for name, op in nodes[:10])
         more = f" and {len(nodes) - 10} more" if len(nodes) > 10 else ""
-        super().__init__(f"unsupported ONNX ops: {listed}{more}")
+        head = f"unsupported ONNX ops: {listed}{more}" if nodes else "ezkl cannot lay out this graph"
+        tail = f": {reason}" if reason else ""
+        hint = f"; try: {suggestion}" if suggestion else ""
+        super().__init__(f"{head}{tail}{hint}")
         self.nodes: Final[list[tuple[str, str]]] = nodes
+        self.reason: Final[str | None] = reason
+        self.suggestion: Final[str | None] = suggestion
+
+
+class ResourceError(ZkmlError):
+    """The circuit would need more memory or time than allowed on this machine."""
 
 
 class InputError(ZkmlError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model, open_circuit
 from zkml.errors import ConfigError
-from zkml.inputs import load_samples
+from zkml.inputs import read_feed
 from zkml.onnx_check import load_model
 from zkml.recipe import load_recipe
 from zkml.store import Store
@@ -56,6 +56,8 @@ def resolve_circuit(
     overrides: dict[str, object] | None = None,
     srs: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    max_seconds: float | None = None,
+    max_memory_gb: float | None = None,
 ) -> tuple[Circuit, bool]:
     """Return ``(circuit, cache_hit)`` for an ONNX path, a recipe, a circuit folder or id.
 
@@ -73,25 +75,29 @@ def resolve_circuit(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if p.suffix == ".toml":
         r = load_recipe(p, overrides)
-        cal = load_samples(calibration or r.calibration, load_model(r.model).sample_shape)
+        cal = read_feed(calibration or r.calibration, load_model(r.model, check_ops=False).inputs)
         return compile_model(r.model, cal, r.options, store=store, srs_path=srs or r.srs, progress=progress)
     if p.suffix == ".onnx":
-        info = load_model(p)
+        info = load_model(p, check_ops=False)
         opts = replace(options or CircuitOptions(), **overrides)
         if calibration is not None:
-            return compile_model(p, load_samples(calibration, info.sample_shape), opts, store=store, srs_path=srs,
-                                 progress=progress)
+            return compile_model(p, read_feed(calibration, info.inputs), opts, store=store, srs_path=srs,
+                                 progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
         known = model_circuits(store, info.sha256)
         fit = [c for c in known if _matches(c, overrides, srs)]
         if fit:
             if len(known) > 1:
                 progress(f"{p.name}: using its current circuit {fit[0].circuit_id} (of {len(known)} compiled)")
             return fit[0], True
+        if not info.inputs:
+            progress(f"{p.name}: a graph without inputs: nothing to calibrate on, compiling it")
+            return compile_model(p, {}, opts, store=store, srs_path=srs, progress=progress,
+                                 max_seconds=max_seconds, max_memory_gb=max_memory_gb)
         cal_path = find_calibration(p)
         if cal_path is not None:
             progress(f"{p.name}: compiling with the calibration data beside it ({cal_path.name})")
-            return compile_model(p, load_samples(cal_path, info.sample_shape), opts, store=store, srs_path=srs,
-                                 progress=progress)
+            return compile_model(p, read_feed(cal_path, info.inputs), opts, store=store, srs_path=srs,
+                                 progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
         if known:
             wanted = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "the given SRS"
             raise ConfigError(

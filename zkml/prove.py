@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from zkml.bundle import Bundle, CircuitPart, Metadata, ModelPart, ProofEntry, Visibility
-from zkml.calibrate import batches
+from zkml.bundle import Bundle, CircuitPart, InputPart, Metadata, ModelPart, ProofEntry, Visibility
 from zkml.circuit import Circuit
 from zkml.errors import InputError, ProofError, ProveTimeout
-from zkml.inputs import to_ezkl_json, to_samples
+from zkml.inputs import Feed, feed_len, feed_slice, revealed_values, to_ezkl_json, to_feed
 from zkml.quant import felts_to_floats
 from zkml.srs import DEV_WARNING
 from zkml.store import tool_versions
@@ -43,24 +42,28 @@ def input_limit(settings: dict[str, Any]) -> float:
     return span / float(1 << int(ra["input_scale"]))
 
 
-def check_samples(circuit: Circuit, raw: np.ndarray) -> np.ndarray:
-    """Shape, finiteness and range checks against the circuit.
+def check_samples(circuit: Circuit, raw: Any) -> Feed:
+    """Shape, dtype, finiteness and range checks against the circuit; returns the feed.
 
     Raises:
-        InputError: wrong shape, NaN/inf, or beyond the quantization range.
+        InputError: wrong shape, NaN/inf, a fraction for an int input, or beyond the quantization range.
     """
-    samples = to_samples(raw, circuit.sample_shape, source="input")
+    feed = to_feed(raw, circuit.inputs, source="input")
     limit = input_limit(circuit.settings)
-    peak = float(np.max(np.abs(samples)))
-    if peak >= limit:
-        raise InputError(
-            f"input value {peak:.6g} is beyond the circuit's quantization range (|x| < {limit:.6g} "
-            f"at scale {circuit.settings['run_args']['input_scale']})"
-        )
-    return samples
+    for spec in circuit.inputs:
+        if spec.kind != "float":
+            continue
+        peak = float(np.max(np.abs(feed[spec.name])))
+        if peak >= limit:
+            name = f" '{spec.name}'" if len(circuit.inputs) > 1 else ""
+            raise InputError(
+                f"input{name} value {peak:.6g} is beyond the circuit's quantization range (|x| < {limit:.6g} "
+                f"at scale {circuit.settings['run_args']['input_scale']})"
+            )
+    return feed
 
 
-def gen_witness(circuit: Circuit, chunk: np.ndarray, workdir: Path) -> tuple[Path, dict[str, Any]]:
+def gen_witness(circuit: Circuit, chunk: Feed, workdir: Path) -> tuple[Path, dict[str, Any]]:
     """Witness for one chunk.
 
     Raises:
@@ -70,7 +73,7 @@ def gen_witness(circuit: Circuit, chunk: np.ndarray, workdir: Path) -> tuple[Pat
 
     data = workdir / "input.json"
     out = workdir / "witness.json"
-    data.write_text(json.dumps(to_ezkl_json(chunk)))
+    data.write_text(json.dumps(to_ezkl_json(chunk, circuit.inputs)))
     try:
         with native_output_captured():
             ezkl.gen_witness(str(data), str(circuit.compiled), str(out), vk_path=str(circuit.vk), srs_path=str(circuit.srs.path))
@@ -199,7 +202,8 @@ def prove(
         ProveTimeout / ProofError: proving failed.
     """
     t_total = time.perf_counter()
-    samples = check_samples(circuit, raw_input)
+    feed = check_samples(circuit, raw_input)
+    n_samples = feed_len(feed)
     opts = circuit.options
     vis = {"input": opts.input_visibility, "params": opts.param_visibility, "output": opts.output_visibility}
     # A private input is never revealed: nothing would bind the values to the proof.
@@ -207,7 +211,7 @@ def prove(
     settings = circuit.settings
     out_scales = settings["model_output_scales"]
     B = circuit.batch_size
-    chunks = batches(samples, B)
+    starts = list(range(0, n_samples, B))
     entries: list[ProofEntry] = []
     outputs: list[list[float]] = []
     weights_commitment: list[str] | None = None
@@ -218,18 +222,19 @@ def prove(
         work = Path(tmp)
         # Witnesses first (milliseconds each), then all proofs through the backend
         wits: list[tuple[Path, dict[str, Any]]] = []
-        for i, chunk in enumerate(chunks):
-            real = min(B, len(samples) - i * B)
-            progress(f"proof {i + 1}/{len(chunks)}: witness for {real} sample(s)")
+        for i, start in enumerate(starts):
+            chunk = feed_slice(feed, start, start + B, B)
+            real = min(B, n_samples - start)
+            progress(f"proof {i + 1}/{len(starts)}: witness for {real} sample(s)")
             t = time.perf_counter()
             (work / f"chunk{i}").mkdir()
             wits.append(gen_witness(circuit, chunk, work / f"chunk{i}"))
             t_wit += time.perf_counter() - t
         proved = (executor or prove_chunks_local)(circuit, [w for w, _ in wits], timeout, progress)
-        if len(proved) != len(chunks):
-            raise ProofError(f"the prover backend returned {len(proved)} proof(s) for {len(chunks)} chunk(s)")
+        if len(proved) != len(starts):
+            raise ProofError(f"the prover backend returned {len(proved)} proof(s) for {len(starts)} chunk(s)")
         for i, ((_, wit), cp) in enumerate(zip(wits, proved, strict=True)):
-            real = min(B, len(samples) - i * B)
+            real = min(B, n_samples - i * B)
             proof, secs = cp.proof, cp.seconds
             if cp.prover is not None:
                 provers.append({"proof": i, **cp.prover})
@@ -253,7 +258,7 @@ def prove(
                 )
             )
     warnings = (DEV_WARNING,) if circuit.srs.insecure else ()
-    values = samples.astype(np.float64).tolist() if reveal else None
+    values = revealed_values(feed, circuit.inputs) if reveal and circuit.inputs else None
     c = CircuitPart(
         id=circuit.circuit_id,
         settings_sha256=circuit.files["settings.json"],
@@ -268,11 +273,12 @@ def prove(
         weights_commitment=tuple(weights_commitment) if weights_commitment is not None else None,
     )
     return Bundle(
-        model=ModelPart(sha256=circuit.model_sha256, input_name=circuit.input_name, sample_shape=tuple(circuit.sample_shape)),
+        model=ModelPart(sha256=circuit.model_sha256, input_name=circuit.input_name, sample_shape=tuple(circuit.sample_shape),
+                        inputs=ModelPart.describe([InputPart(s.name, s.shape, s.dtype) for s in circuit.inputs])),
         circuit=c,
         srs_sha256=circuit.srs.sha256,
         srs_logrows=circuit.srs.logrows,
-        samples=len(samples),
+        samples=n_samples,
         input_values=values,
         input_sha256=sha256_json(values) if values is not None else None,
         outputs=outputs if vis["output"] != "private" else None,

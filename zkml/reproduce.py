@@ -50,6 +50,8 @@ class Reproduction:
     """Wall time of the rebuild."""
     error: str | None = None
     """Why the rebuild failed, when it did (a mismatch too)."""
+    graph: str | None = None
+    """Which graph matched: ``as given`` or ``preprocessed`` (the ONNX after :mod:`zkml.preprocess`)."""
 
     @property
     def vk_match(self) -> bool:
@@ -70,14 +72,15 @@ class Reproduction:
                     f"and SRS ({self.vk_sha256[:16]}…): the proofs do not speak for {name}")
         if self.params == "private":
             return f"the vk matches {name}'s circuit, but params are private: the proofs hold for any weights"
-        return f"the vk is reproduced from {name} (sha256 {self.onnx_sha256[:16]}…) with the same settings and SRS"
+        via = " after zkml's deterministic preprocessing" if self.graph == "preprocessed" else ""
+        return f"the vk is reproduced from {name} (sha256 {self.onnx_sha256[:16]}…){via} with the same settings and SRS"
 
     def as_dict(self) -> dict[str, Any]:
         return {"onnx": self.onnx, "onnx_sha256": self.onnx_sha256, "vk_sha256": self.vk_sha256,
                 "expected_vk_sha256": self.expected_vk_sha256, "vk_match": self.vk_match, "params": self.params,
                 "binds_model": self.binds_model,
                 "weights_commitment": list(self.weights_commitment) if self.weights_commitment else None,
-                "seconds": self.seconds, "error": self.error, "detail": self.detail()}
+                "seconds": self.seconds, "error": self.error, "graph": self.graph, "detail": self.detail()}
 
 
 def _param_visibility(settings: dict[str, Any]) -> str:
@@ -105,7 +108,7 @@ def reproduce(
     from zkml.onnx_check import load_model
 
     t0 = time.perf_counter()
-    info = load_model(onnx_path)
+    info = load_model(onnx_path, check_ops=False)
     try:
         settings = json.loads(Path(settings_path).read_text())
         params = _param_visibility(settings)
@@ -117,27 +120,56 @@ def reproduce(
     want = expected_vk if isinstance(expected_vk, str) else sha256_file(expected_vk)
     with tempfile.TemporaryDirectory(prefix="zkml-reproduce-") as tmp:
         work = Path(tmp)
-        compiled, vk, pk = work / "model.compiled", work / "vk.key", work / "pk.key"
-        progress(f"reproducing the circuit from {Path(onnx_path).name}: compile")
-        try:
-            with native_output_captured():
-                ezkl.compile_circuit(str(onnx_path), str(compiled), str(settings_path))
-        except RuntimeError as e:
+        # The graph as given first; then, as the build does when ezkl refuses a graph, its deterministic
+        # preprocessing (zkml.preprocess): either is a function of the verifier's own ONNX
+        candidates: list[tuple[str, Path]] = [("as given", Path(onnx_path))]
+        got, error, how = None, None, ""
+        for attempt in range(2):
+            label, graph = candidates[attempt] if attempt < len(candidates) else (None, None)
+            if graph is None:
+                break
+            compiled, vk, pk = work / f"model{attempt}.compiled", work / f"vk{attempt}.key", work / f"pk{attempt}.key"
+            progress(f"reproducing the circuit from {Path(onnx_path).name} ({label}): compile")
+            try:
+                with native_output_captured():
+                    ezkl.compile_circuit(str(graph), str(compiled), str(settings_path))
+            except RuntimeError as e:
+                error = (str(e).splitlines() or ["ezkl compile failed"])[0][:200]
+            else:
+                progress("reproducing the circuit: keys")
+                try:
+                    with native_output_captured():
+                        ok = ezkl.setup(str(compiled), str(vk), str(pk), srs_path=str(srs_path))
+                except RuntimeError as e:
+                    raise CircuitError(f"ezkl setup failed while reproducing: {e}") from e
+                if not ok:
+                    raise CircuitError("ezkl setup returned false while reproducing")
+                got, how = sha256_file(vk), label
+                if got == want:
+                    break
+            if attempt == 0:
+                candidates.append(("preprocessed", _preprocessed(Path(onnx_path), work)))
+        if got is None:
             return Reproduction(onnx=str(onnx_path), onnx_sha256=info.sha256, vk_sha256=None, expected_vk_sha256=want,
                                 params=params, weights_commitment=None, seconds=time.perf_counter() - t0,
-                                error=(str(e).splitlines() or ["ezkl compile failed"])[0][:200])
-        progress("reproducing the circuit: keys")
-        try:
-            with native_output_captured():
-                ok = ezkl.setup(str(compiled), str(vk), str(pk), srs_path=str(srs_path))
-        except RuntimeError as e:
-            raise CircuitError(f"ezkl setup failed while reproducing: {e}") from e
-        if not ok:
-            raise CircuitError("ezkl setup returned false while reproducing")
-        got = sha256_file(vk)
-        wc = _weights_commitment(work, compiled, vk, srs_path, info, batch) if params == "hashed" and got == want else None
+                                error=error)
+        wc = (_weights_commitment(work, compiled, vk, srs_path, info, batch)
+              if params == "hashed" and got == want else None)
     return Reproduction(onnx=str(onnx_path), onnx_sha256=info.sha256, vk_sha256=got, expected_vk_sha256=want,
-                        params=params, weights_commitment=wc, seconds=time.perf_counter() - t0)
+                        params=params, weights_commitment=wc, seconds=time.perf_counter() - t0,
+                        graph=how if got == want else None)
+
+
+def _preprocessed(onnx_path: Path, work: Path) -> Path:
+    from zkml.preprocess import preprocess
+
+    out = work / "model.prep.onnx"
+    try:
+        data, _ = preprocess(onnx_path.read_bytes())
+    except ModelError:
+        return onnx_path
+    out.write_bytes(data)
+    return out
 
 
 def _weights_commitment(work: Path, compiled: Path, vk: Path, srs: Path, info: Any, batch: int) -> tuple[str, ...]:
@@ -146,7 +178,8 @@ def _weights_commitment(work: Path, compiled: Path, vk: Path, srs: Path, info: A
     from zkml.inputs import to_ezkl_json
 
     data, wit = work / "input.json", work / "witness.json"
-    data.write_text(json.dumps(to_ezkl_json(np.zeros((batch, *info.sample_shape), dtype=np.float32))))
+    zeros = {s.name: np.zeros((batch if info.batched else 1, *s.shape), dtype=np.dtype(s.dtype)) for s in info.inputs}
+    data.write_text(json.dumps(to_ezkl_json(zeros, info.inputs)))
     try:
         with native_output_captured():
             ezkl.gen_witness(str(data), str(compiled), str(wit), vk_path=str(vk), srs_path=str(srs))

@@ -135,15 +135,53 @@ def _check(checks: list[dict[str, Any]], name: str, ok: bool, detail: str) -> No
         raise _Fail(detail)
 
 
-def _chunk(bundle: Bundle, entry: ProofEntry) -> np.ndarray | None:
-    """The revealed input rows one proof covers, padded to the batch like the prover pads."""
+def _revealed(bundle: Bundle) -> list[np.ndarray]:
+    """The revealed input, one array ``[samples, *shape]`` per model input, strictly of the bundle's shapes."""
+    specs = bundle.model.all_inputs
+    vals = bundle.input_values or []
+    if len(specs) == 1:
+        parts: list[Any] = [vals]
+    else:
+        if any(not isinstance(row, list) or len(row) != len(specs) for row in vals):
+            raise _Fail(f"each revealed sample must list the model's {len(specs)} inputs")
+        parts = [[row[j] for row in vals] for j in range(len(specs))]
+    out = []
+    for spec, part in zip(specs, parts, strict=True):
+        try:
+            arr = np.asarray(part, dtype=np.float64)
+        except ValueError:
+            raise _Fail("the revealed input does not have the bundle's sample shape") from None
+        if arr.shape != (len(vals), *spec.shape):
+            raise _Fail("the revealed input does not have the bundle's sample shape")
+        if spec.kind != "float" and not np.all(arr == np.round(arr)):
+            raise _Fail(f"the revealed input '{spec.name}' is {spec.dtype} but holds fractions")
+        out.append(arr)
+    return out
+
+
+def _chunk(bundle: Bundle, entry: ProofEntry) -> list[np.ndarray] | None:
+    """The revealed input rows one proof covers (per input), padded to the batch like the prover pads."""
     if bundle.input_values is None:
         return None
     B = bundle.batch_size
-    rows = bundle.input_values[entry.first_sample : entry.first_sample + entry.real_samples]
-    if len(rows) != entry.real_samples:
-        raise _Fail("the bundle's input has fewer samples than its proofs cover")
-    return np.asarray(rows + [rows[-1]] * (B - len(rows)), dtype=np.float64)
+    out = []
+    for arr in _revealed(bundle):
+        rows = arr[entry.first_sample : entry.first_sample + entry.real_samples]
+        if len(rows) != entry.real_samples:
+            raise _Fail("the bundle's input has fewer samples than its proofs cover")
+        out.append(np.concatenate([rows, np.repeat(rows[-1:], B - len(rows), axis=0)], axis=0))
+    return out
+
+
+def _input_scales(bundle: Bundle, settings: dict[str, Any]) -> list[int]:
+    """Each input's scale from the settings; float inputs at the input scale, int/bool ones at 0."""
+    specs = bundle.model.all_inputs
+    in_scale = int(settings["run_args"]["input_scale"])
+    scales = [int(x) for x in settings.get("model_input_scales", [in_scale] * len(specs))]
+    want = [in_scale if s.kind == "float" else 0 for s in specs]
+    if scales != want:
+        raise _Fail("the bundle's inputs (count or dtypes) do not match the circuit's input scales")
+    return scales
 
 
 def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any], art: Artifacts) -> list[str | None]:
@@ -152,13 +190,14 @@ def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any]
 
     vis = bundle.visibility
     B = bundle.batch_size
-    in_scale = int(settings["run_args"]["input_scale"])
-    n_in = B * int(np.prod(bundle.model.sample_shape))
+    scales = _input_scales(bundle, settings)
+    n_in = B * sum(i.size for i in bundle.model.all_inputs)
     hashes: list[str | None] = []
     raw: list[str | None] = []
     # Input
     chunk = _chunk(bundle, entry)
-    felts = [int_to_felt(v) for v in quantize(chunk, in_scale)] if chunk is not None else None
+    felts = ([int_to_felt(v) for part, sc in zip(chunk, scales, strict=True) for v in quantize(part, sc)]
+             if chunk is not None else None)
     if felts is not None and len(felts) != n_in:
         raise _Fail("the revealed input does not have the bundle's sample shape")
     if vis.input == "public":
@@ -222,7 +261,7 @@ def _instance_shapes_ok(bundle: Bundle, settings: dict[str, Any]) -> bool:
     B = bundle.batch_size
     want: list[int] = []
     if bundle.visibility.input == "public":
-        want.append(B * int(np.prod(bundle.model.sample_shape)))
+        want += [B * i.size for i in bundle.model.all_inputs]
     if bundle.visibility.output == "public":
         want += [B * n for n in bundle.circuit.output_sizes]
     if not want:
@@ -251,9 +290,10 @@ def _digest_checks(bundle: Bundle, art: Artifacts, checks: list[dict[str, Any]])
     if art.model_sha256 is not None:
         _check(checks, "model digest", art.model_sha256 == bundle.model_sha256,
                f"circuit built from model {art.model_sha256[:16]}…, bundle names {bundle.model_sha256[:16]}…")
-    if art.input_name is not None or art.sample_shape is not None:
+    if art.input_name is not None or art.sample_shape is not None or art.inputs is not None:
         ok = (art.input_name in (None, bundle.model.input_name)
-              and (art.sample_shape is None or tuple(art.sample_shape) == tuple(bundle.model.sample_shape)))
+              and (art.sample_shape is None or tuple(art.sample_shape) == tuple(bundle.model.sample_shape))
+              and (art.inputs is None or [i.as_dict() for i in bundle.model.all_inputs] == list(art.inputs)))
         _check(checks, "model facts", ok, "input name and sample shape match the circuit's model")
 
 
@@ -308,9 +348,7 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
         if bundle.input_values is not None:
             if len(bundle.input_values) != bundle.samples:
                 raise _Fail(f"the bundle reveals {len(bundle.input_values)} input samples for {bundle.samples} proven")
-            shape = np.asarray(bundle.input_values, dtype=np.float64).shape
-            if shape[1:] != tuple(bundle.model.sample_shape):
-                raise _Fail("the revealed input does not have the bundle's sample shape")
+            _revealed(bundle)  # each input strictly of its shape and dtype
         elif bundle.input_sha256 is not None:
             raise _Fail("the bundle names an input digest but reveals no input: nothing binds it")
         if vis.output == "private" and bundle.outputs is not None:
