@@ -64,7 +64,7 @@ def _ledger(ledger: Path | None, st: Any) -> Any:
 
 
 def _hex32(value: str, flag: str) -> bytes:
-    from zkml.commit import to_bytes32
+    from zkml.commitments import to_bytes32
 
     return to_bytes32(value, flag)
 
@@ -80,7 +80,7 @@ def _sha256(value: str, flag: str) -> str:
 
 def _dataset(dataset_root: str | None, commitment: Path | None, rows: int | None) -> tuple[bytes | None, int]:
     """The dataset root and row count N from the flags (a commitment file gives both)."""
-    from zkml.commit import hex32, read_commitment
+    from zkml.commitments import hex32, read_commitment
     from zkml.errors import InputError
 
     root = _hex32(dataset_root, "--dataset-root") if dataset_root is not None else None
@@ -128,7 +128,7 @@ def commit_cmd(
 ) -> None:
     """Step 1 of an on-chain challenge: publish a commitment to a fresh nonce against a future block."""
     from zkml import audit, keys
-    from zkml.commit import hex32
+    from zkml.commitments import hex32
 
     report = progress(json_out)
 
@@ -192,7 +192,7 @@ def challenge_cmd(
     On chain this reveals a nonce committed with `zkml audit commit`; locally the block hash is yours.
     """
     from zkml import audit, keys
-    from zkml.commit import hex32
+    from zkml.commitments import hex32
     from zkml.errors import ConfigError, InputError
 
     report = progress(json_out)
@@ -354,7 +354,7 @@ def check_cmd(
 ) -> None:
     """Check a response: VRF, sampled rows, inclusion, model, every SNARK, accuracy. Exit 0 pass, 1 fail."""
     from zkml import audit
-    from zkml.commit import hex32
+    from zkml.commitments import hex32
     from zkml.errors import ConfigError
     from zkml.util import sha256_file
 

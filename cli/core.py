@@ -265,7 +265,8 @@ def render_verdict(b: Any, v: Any) -> str:
 def _verify_onchain(bundle: Path, record: bool, model_id: str | None, rpc_url: str | None,
                     key_file: Path | None, store: Path | None, json_out: bool, batch: bool = False) -> None:
     from zkml.bundle import Bundle
-    from zkml.evm.deploy import open_chain, verify_bundle_onchain
+    from zkml.evm.deploy import open_chain
+    from zkml.evm.verify_onchain import verify_bundle_onchain
 
     report = progress(json_out)
 

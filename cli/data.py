@@ -12,10 +12,10 @@ from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progres
 
 
 def _commit() -> Any:
-    """zkml.commit, imported on first use (eth_utils costs ~0.2 s at startup)."""
-    import zkml.commit
+    """zkml.commitments.dataset, imported on first use (eth_utils costs ~0.2 s at startup)."""
+    import zkml.commitments.dataset
 
-    return zkml.commit
+    return zkml.commitments.dataset
 
 app = typer.Typer(
     name="data",

@@ -45,7 +45,7 @@ def deploy(
     """Generate, compile (solc-js), size-check, deploy and register a circuit's verifier."""
     from zkml.evm.deploy import deploy_circuit, open_chain
     from zkml.pipeline import resolve_circuit
-    from zkml.provenance import load_signing_key
+    from zkml.evm.registry.signing import load_signing_key
     from zkml.store import Store
 
     report = progress(json_out)
@@ -82,7 +82,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """The model's on-chain record and its history (from the registry's events)."""
-    from zkml.evm.deploy import ensure_existing_registry, open_chain, resolve_model
+    from zkml.evm.deploy import ensure_existing_registry, open_chain
+    from zkml.evm.deploy import resolve_model
     from zkml.evm.registry import code_hash
     from zkml.store import Store
 
@@ -136,7 +137,8 @@ def propose(
     json_out: JsonOpt = False,
 ) -> None:
     """Propose a new circuit as the model's next version (owner); it activates after the challenge window."""
-    from zkml.evm.deploy import open_chain, propose_circuit
+    from zkml.evm.deploy import open_chain
+    from zkml.evm.governance import propose_circuit
     from zkml.inputs import read_raw
     from zkml.pipeline import resolve_circuit
     from zkml.store import Store
@@ -165,7 +167,8 @@ def propose(
 
 def _action(action: str, model_id: str, rpc_url: str | None, key_file: Path | None, store: Path | None,
             json_out: bool) -> None:
-    from zkml.evm.deploy import open_chain, registry_action
+    from zkml.evm.deploy import open_chain
+    from zkml.evm.governance import registry_action
     from zkml.store import Store
 
     report = progress(json_out)
@@ -215,7 +218,8 @@ def challenge(
 ) -> None:
     """Fraud proof against the pending update: the proposed circuit's output on the test input is not the predicted one."""
     from zkml.bundle import Bundle
-    from zkml.evm.deploy import challenge_update, open_chain
+    from zkml.evm.governance import challenge_update
+    from zkml.evm.deploy import open_chain
     from zkml.store import Store
 
     report = progress(json_out)

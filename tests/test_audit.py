@@ -1,7 +1,7 @@
 """The audit protocol: challenge (VRF over alpha) -> respond (batched proofs + Merkle evidence) -> check.
 
 Real components throughout: the bundled digits test set committed with
-zkml.commit, real secp256k1 ECVRF proofs, real ezkl proofs through the session
+zkml.commitments.dataset, real secp256k1 ECVRF proofs, real ezkl proofs through the session
 MLP circuit (batch 1, about 1 s per row), and a real anvil for the on-chain
 half. One honest response (4 rows) is proven per module; each cheat is made
 from it the way a dishonest owner would, by editing the response file or
@@ -33,7 +33,7 @@ from zkml.audit import AuditError, BlockRef, Challenge, ExpectedModel, Ledger, R
 from zkml.keys import VrfKey
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
-from zkml.commit import CommittedDataset, build_commitment, hex32, row_leaf, write_commitment
+from zkml.commitments import CommittedDataset, build_commitment, hex32, row_leaf, write_commitment
 from zkml.prove import prove
 from zkml.store import Store
 from zkml.util import sha256_json
@@ -54,7 +54,7 @@ K = 4
 
 @pytest.fixture(scope="module")
 def committed() -> CommittedDataset:
-    """The digits test set (360 rows, labels) committed with zkml.commit."""
+    """The digits test set (360 rows, labels) committed with zkml.commitments.dataset."""
     return build_commitment(TEST_SET)
 
 

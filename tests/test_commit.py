@@ -1,6 +1,6 @@
 """Dataset commitments, Merkle proofs, model digests, and the ``zkml data`` CLI.
 
-Reference values are computed independently of :mod:`zkml.commit`: leaves via
+Reference values are computed independently of :mod:`zkml.commitments.dataset`: leaves via
 ``eth_abi`` + pycryptodome's keccak, small-tree roots by hand from the
 OpenZeppelin array layout, and the weights digest straight from its spec.
 """
@@ -23,7 +23,7 @@ from eth_abi import encode as abi_encode
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-from zkml.commit import (
+from zkml.commitments import (
     LEAF_ENCODING_VERSION,
     WEIGHTS_DOMAIN,
     CommitmentError,

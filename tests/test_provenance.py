@@ -19,7 +19,7 @@ from eth_keys import keys as eth_keys
 from eth_utils import to_checksum_address
 
 from zkml.errors import ConfigError, InputError
-from zkml.provenance import (
+from zkml.evm.registry.signing import (
     EIP712_DOMAIN_TYPE,
     INSTANCE_LAYOUT_TYPE,
     MODEL_RECORD_TYPE,
@@ -76,7 +76,7 @@ def hand_domain_separator(chain_id: int, registry: str) -> bytes:
     return k256(
         k256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
         + k256(b"zkml ModelRegistry")
-        + k256(b"1")
+        + k256(b"2")
         + word(chain_id)
         + word(bytes.fromhex(registry[2:]))
     )
@@ -87,8 +87,9 @@ LAYOUT_TYPE = (
     b"uint32 outputOffset,uint32 outputLen)"
 )
 RECORD_TYPE = (
-    b"ModelRecord(bytes32 modelId,uint64 version,address verifier,address vka,bytes32 onnxSha256,"
-    b"bytes32 weightsCommitment,bytes32 vkDigest,bytes32 datasetRoot,InstanceLayout layout,string metadataURI)"
+    b"ModelRecord(bytes32 modelId,uint64 version,address verifier,bytes32 verifierCodeHash,address vka,"
+    b"address deferredVerifier,bytes32 deferredCodeHash,bytes32 onnxSha256,bytes32 weightsCommitment,"
+    b"bytes32 vkDigest,bytes32 datasetRoot,uint64 challengeWindow,InstanceLayout layout,string metadataURI)"
 )
 
 
@@ -99,11 +100,15 @@ def hand_struct_hash(r: ModelRecord) -> bytes:
         + r.model_id
         + word(r.version)
         + word(bytes.fromhex(r.verifier[2:]))
+        + r.verifier_code_hash
         + word(bytes.fromhex(r.vka[2:]))
+        + word(bytes.fromhex(r.deferred_verifier[2:]))
+        + r.deferred_code_hash
         + r.onnx_sha256
         + r.weights_commitment
         + r.vk_digest
         + r.dataset_root
+        + word(r.challenge_window)
         + layout_hash
         + k256(r.metadata_uri.encode("utf-8"))
     )

@@ -6,9 +6,9 @@ every signed record but owns none of them). ``OWNER`` and ``OTHER`` are
 anvil's third and fourth dev accounts. Every test runs between evm_snapshot /
 evm_revert.
 
-Cross-checks: the contract's EIP-712 digests equal :mod:`zkml.provenance`'s
+Cross-checks: the contract's EIP-712 digests equal :mod:`zkml.evm.registry.signing`'s
 (whose own tests recompute them by hand); the contract's dataset leaf equals
-:mod:`zkml.commit`'s; a one-bit change of a committed row or label is refused
+:mod:`zkml.commitments.dataset`'s; a one-bit change of a committed row or label is refused
 by both.
 """
 
@@ -34,8 +34,8 @@ from evm_fixtures import (  # noqa: F401 - fixtures
 )
 from typer.testing import CliRunner
 
-from zkml import commit as zcommit
-from zkml import provenance
+from zkml.commitments import dataset as zcommit
+from zkml.evm.registry import signing as provenance
 from zkml.circuit import Circuit
 from zkml.evm.chain import Chain, connect
 from zkml.evm.deploy import save_records
@@ -47,7 +47,7 @@ from zkml.evm.registry import (
     model_id_of,
     row_calldata,
 )
-from zkml.provenance import SECP256K1_N, SigningKey
+from zkml.evm.registry.signing import SECP256K1_N, SigningKey
 from zkml.store import Store
 from zkml_cli.main import app
 
@@ -406,7 +406,7 @@ def test_committed_rows_prove_inclusion_on_chain(index: int, registry: Registry,
     assert dataset.labels is not None
     features, label = dataset.features[index], float(dataset.labels[index])
     leaf, proof = digits.leaf(index), digits.proof(index)
-    # The registry recomputes the leaf exactly as zkml.commit does.
+    # The registry recomputes the leaf exactly as zkml.commitments.dataset does.
     assert registry.contract.call("datasetRowLeaf", index, *row_calldata(features, label)) == leaf
     assert registry.verify_dataset_member(owned("digits"), proof, leaf) is True
     assert registry.verify_dataset_row(owned("digits"), index, features, label, proof) is True

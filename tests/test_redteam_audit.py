@@ -27,7 +27,7 @@ from zkml.audit import AuditError, BlockRef, Challenge, ExpectedModel, Response
 from zkml.bundle import Bundle
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model
-from zkml.commit import CommittedDataset, build_commitment, hex32, row_leaf
+from zkml.commitments import CommittedDataset, build_commitment, hex32, row_leaf
 from zkml.errors import ConfigError
 from zkml.inputs import load_samples
 from zkml.keys import VrfKey

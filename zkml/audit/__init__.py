@@ -1,7 +1,7 @@
 """The audit protocol: a VRF challenge, batched proofs of the sampled committed rows, the auditor's check.
 
 An auditor wants to know how a registered model does on its committed
-dataset (a Merkle root, :mod:`zkml.commit`) without letting the model owner
+dataset (a Merkle root, :mod:`zkml.commitments.dataset`) without letting the model owner
 pick the rows. Three steps, three files:
 
 1. **challenge** (auditor, :func:`issue_challenge`): an ECVRF proof (:mod:`zkml.vrf`)

@@ -17,7 +17,7 @@ from eth_utils import keccak
 from zkml import keys, sampling, vrf
 from zkml.audit.common import CHALLENGE_FORMAT, FORMAT_VERSION, AuditError, _read_doc
 from zkml.bundle import now_iso
-from zkml.commit import hex32, to_bytes32
+from zkml.commitments import hex32, to_bytes32
 from zkml.errors import InputError
 from zkml.util import sha256_json, write_json_atomic
 

@@ -19,7 +19,7 @@ from zkml.audit.common import FORMAT_VERSION, REPORT_FORMAT, AuditError, Progres
 from zkml.audit.onchain import OnChain, _block_hash, activation_block, published_commitment
 from zkml.audit.respond import Response
 from zkml.bundle import Bundle, now_iso
-from zkml.commit import hex32, row_leaf, verify_inclusion
+from zkml.commitments import hex32, row_leaf, verify_inclusion
 from zkml.errors import InputError, StoreError, ZkmlError
 from zkml.util import sha256_json, write_json_atomic
 

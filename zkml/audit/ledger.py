@@ -10,7 +10,7 @@ from typing import Any, Final
 from zkml.audit.challenge import Challenge
 from zkml.audit.common import FORMAT_VERSION, LEDGER_FORMAT
 from zkml.bundle import now_iso
-from zkml.commit import hex32
+from zkml.commitments import hex32
 from zkml.errors import StoreError
 from zkml.util import write_json_atomic
 

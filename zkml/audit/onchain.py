@@ -37,7 +37,7 @@ from zkml.audit.challenge import (
 )
 from zkml.audit.common import FORMAT_VERSION, AuditError, Progress, _quiet, _read_doc
 from zkml.bundle import now_iso
-from zkml.commit import hex32, to_bytes32
+from zkml.commitments import hex32, to_bytes32
 from zkml.errors import InputError
 from zkml.util import write_json_atomic
 

@@ -14,7 +14,7 @@ import numpy as np
 from zkml.audit.challenge import Challenge
 from zkml.audit.common import FORMAT_VERSION, RESPONSE_FORMAT, AuditError, Progress, _quiet, _read_doc
 from zkml.bundle import Bundle, now_iso
-from zkml.commit import Dataset, MerkleTree, dataset_leaves, hex32, load_dataset, to_bytes32
+from zkml.commitments import Dataset, MerkleTree, dataset_leaves, hex32, load_dataset, to_bytes32
 from zkml.errors import InputError
 from zkml.util import write_json_atomic
 
@@ -43,7 +43,7 @@ class RowEvidence:
     label: float
     """The committed label (revealed)."""
     leaf: bytes
-    """The row's leaf (``zkml.commit.row_leaf``)."""
+    """The row's leaf (``zkml.commitments.dataset.row_leaf``)."""
     proof: tuple[bytes, ...]
     """Merkle inclusion proof of the leaf (OpenZeppelin order)."""
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from zkml.errors import CircuitError, ConfigError, ProofError, VerificationError
+from zkml.errors import CircuitError, ConfigError, ProofError
 from zkml.evm.chain import EIP170_LIMIT, Chain, ContractRevert, Deployment, encode_call
 from zkml.evm.optimize import Optimized, optimize_verifier
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
@@ -470,78 +470,6 @@ def verify_onchain(
     return VerifyResult(True, gas)
 
 
-# Measurements (for benches)
-
-
-@dataclass(frozen=True)
-class VerifierGasReport:
-    """Size and gas of one verifier, measured on a real chain."""
-
-    contract_name: str
-    """``Halo2Verifier`` or ``Halo2VerifierReusable``."""
-    reusable: bool
-    """Reusable flavour (VKA passed with every proof)."""
-    deployed_size: int
-    """Runtime code bytes (EIP-170 limit: 24,576)."""
-    initcode_size: int
-    """Creation code bytes."""
-    compile_seconds: float
-    """solc-js wall time (near zero on a cache hit)."""
-    deploy_gas: int
-    """Gas of the deployment transactions (incl. VKA registration and data contract when reusable)."""
-    verify_gas_estimate: int
-    """``eth_estimateGas`` of a ``verifyProof`` transaction."""
-    verify_tx_gas: int
-    """Gas used by an actual ``verifyProof`` transaction."""
-    calldata_bytes: int
-    """Size of the ``verifyProof`` calldata."""
-    proof_bytes: int
-    """Size of the proof."""
-    num_instances: int
-    """Public instances in the proof."""
-
-    def to_json(self) -> dict[str, Any]:
-        """Flat dict for bench tables."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def measure_verifier_gas(
-    chain: Chain,
-    compiled: CompiledVerifier,
-    proof_json: str | os.PathLike[str] | Mapping[str, Any],
-    *,
-    shared_verifier: str | None = None,
-) -> VerifierGasReport:
-    """Deploy ``compiled``, check ``proof_json`` with it, and report size and gas.
-
-    Sends real transactions (deployment, and one ``verifyProof`` transaction).
-
-    Raises:
-        VerificationError: the verifier rejects the proof (nothing to measure).
-        ChainError / ContractRevert / InsufficientFunds: a transaction failed.
-    """
-    dep = deploy_verifier(chain, compiled, shared_verifier=shared_verifier)
-    ok, gas = verify_onchain(chain, dep, proof_json)
-    if not ok or gas is None:
-        raise VerificationError("the deployed verifier rejects this proof: cannot measure verification gas")
-    proof, instances = read_proof(proof_json)
-    data = verify_calldata(proof, instances, dep.vka_words)
-    tx = chain.send_raw(dep.address, data)
-    return VerifierGasReport(
-        contract_name=compiled.contract.name,
-        reusable=dep.reusable,
-        deployed_size=compiled.deployed_size,
-        initcode_size=compiled.contract.initcode_size,
-        compile_seconds=compiled.compile_seconds,
-        deploy_gas=dep.deploy_gas,
-        verify_gas_estimate=gas,
-        verify_tx_gas=tx.gas_used,
-        calldata_bytes=len(data),
-        proof_bytes=len(proof),
-        num_instances=len(instances),
-    )
-
-
 _PER_CIRCUIT_ABI: Final[list[dict[str, Any]]] = [
     {
         "type": "function",
@@ -571,7 +499,6 @@ __all__ = [
     "CompiledVerifier",
     "VerifierArtifact",
     "VerifierDeployment",
-    "VerifierGasReport",
     "VerifierTooLarge",
     "VerifyResult",
     "compile_verifier",
@@ -579,7 +506,6 @@ __all__ = [
     "felt_to_int",
     "generate_verifier",
     "load_vka_words",
-    "measure_verifier_gas",
     "read_proof",
     "verify_calldata",
     "verify_onchain",

@@ -61,11 +61,11 @@ verifier contract and ``vka`` the VK-artifact contract of a reusable verifier
 (the zero address otherwise); ``verifierCodeHash`` / ``deferredCodeHash`` are the
 ``extcodehash`` of the verifier and of its deferred-pairing variant ``deferredVerifier`` (used by
 ``verifyBatch``; zero address and hash when none), so the signature pins code, not just addresses;
-``challengeWindow`` is how long the model's next update must wait; ``onnxSha256`` is :func:`zkml.commit.onnx_digest`;
+``challengeWindow`` is how long the model's next update must wait; ``onnxSha256`` is :func:`zkml.commitments.dataset.onnx_digest`;
 ``weightsCommitment`` is the circuit's weights commitment (ezkl's Poseidon hash
-of the parameters with ``hashed`` visibility, or :func:`zkml.commit.weights_digest`);
+of the parameters with ``hashed`` visibility, or :func:`zkml.commitments.dataset.weights_digest`);
 ``vkDigest`` is the sha256 of the verifying key; ``datasetRoot`` is the
-dataset Merkle root from :mod:`zkml.commit` (zero when not committed);
+dataset Merkle root from :mod:`zkml.commitments.dataset` (zero when not committed);
 ``layout`` says where inputs, weights commitment and outputs sit in a proof's
 public instances. A ``ModelUpdate`` adds the update's challenge commitments
 (``commit(test input)``, ``commit(predicted output)``), so a submitter cannot
@@ -82,20 +82,18 @@ address; error messages name where a key came from, never its value.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak, to_checksum_address
 
-from zkml.commit import hex32, to_bytes32
-from zkml.errors import ConfigError, InputError
-from zkml.keys import KEY_PASSWORD_ENV, PRIVATE_KEY_ENV, SECP256K1_N, SigningKey, load_eth_key
+from zkml.commitments import hex32, to_bytes32
+from zkml.errors import InputError
+from zkml.keys import SECP256K1_N, SigningKey, load_eth_key
 
 DOMAIN_NAME: Final[str] = "zkml ModelRegistry"
 """EIP-712 domain name of the registry."""

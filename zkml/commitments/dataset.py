@@ -3,7 +3,7 @@
 A commitment is a short digest that pins an artifact, so a proof, a registry
 entry or an audit can name exactly which dataset, model file or weights it
 speaks for. This module defines three of them (the Merkle tree primitives
-live in :mod:`zkml.merkle` and the model digests in :mod:`zkml.model_digest`;
+live in :mod:`zkml.commitments.merkle` and the model digests in :mod:`zkml.commitments.model`;
 both are re-exported here).
 
 Dataset commitment (leaf encoding version 1)
@@ -45,12 +45,12 @@ Tree
 ====
 The rows' leaves are kept in row order in OpenZeppelin's ``StandardMerkleTree``
 layout with sorted-pair keccak256 inner nodes; the layout and the proof order
-are specified in :mod:`zkml.merkle`.
+are specified in :mod:`zkml.commitments.merkle`.
 
 ONNX digest, weights digest
 ===========================
 ``onnx_digest(path)`` and ``weights_digest(path)`` are specified in
-:mod:`zkml.model_digest`.
+:mod:`zkml.commitments.model`.
 """
 
 from __future__ import annotations
@@ -68,20 +68,9 @@ import numpy as np
 from eth_utils import keccak
 
 from zkml.errors import InputError
-from zkml.merkle import MerkleTree, RowIndexError, hash_pair, hex32, process_proof, to_bytes32, verify_inclusion
-from zkml.model_digest import WEIGHTS_DOMAIN, onnx_digest, weights_digest
+from zkml.commitments.merkle import MerkleTree, RowIndexError, hex32, to_bytes32, verify_inclusion
 from zkml.util import sha256_file, write_json_atomic
 
-# The Merkle tree primitives and the model digests live in zkml.merkle and
-# zkml.model_digest; re-exported here
-__all__ = [
-    "COMMITMENT_FORMAT", "COMMITMENT_FORMAT_VERSION", "FEATURE_KEYS", "LABEL_KEYS", "LEAF_ENCODING_SPEC",
-    "LEAF_ENCODING_VERSION", "TREE_SPEC", "WEIGHTS_DOMAIN",
-    "CommitmentError", "CommittedDataset", "Dataset", "DatasetCommitment", "MerkleTree", "RowIndexError",
-    "build_commitment", "commit_dataset", "dataset_leaves", "dataset_row_leaf", "encode_row", "hash_pair", "hex32",
-    "load_dataset", "onnx_digest", "process_proof", "read_commitment", "row_leaf", "to_bytes32", "verify_inclusion",
-    "verify_row", "weights_digest", "write_commitment",
-]
 
 LEAF_ENCODING_VERSION: Final[int] = 1
 """Version of the row-leaf encoding described in the module docstring."""

@@ -17,13 +17,13 @@ header for the rules; in short:
   (:func:`zkml.evm.chain.keccak_words`); a single-felt weights slice is
   compared as the value itself (ezkl's Poseidon hash of the params).
 * signed writes: the model owner signs the record (EIP-712, spec in
-  :mod:`zkml.provenance`) and anyone submits it (``register_signed``,
+  :mod:`zkml.evm.registry.signing`) and anyone submits it (``register_signed``,
   ``propose_update_signed``); the registry refuses a signature by another
   key, over another record, or for a version number already used.
 * the dataset root is part of the (signed) record; a version registered
   without one may get it later, once, from its owner (``set_dataset_root``).
   ``verify_dataset_row`` has the registry recompute a row's leaf
-  (:mod:`zkml.commit` leaf encoding v1) and check it against that root.
+  (:mod:`zkml.commitments.dataset` leaf encoding v1) and check it against that root.
 * ids are namespaced by the registrant: ``model_id_of(owner, name)``; a
   bare name given to a client method means the client's own namespace,
   ``0xOWNER/name`` another's, ``0x`` + 64 hex digits an id as is.
@@ -45,17 +45,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from eth_utils import to_checksum_address
 
-from zkml import provenance
+from zkml.evm.registry import signing as provenance
 from zkml.errors import ChainError, ConfigError, InputError
 from zkml.evm.chain import Chain, Contract, ContractRevert, Deployment, EventLog, TxReceipt
-from zkml.evm.registry_errors import RegistryError, _friendly
-from zkml.evm.registry_types import (
+from zkml.evm.registry.errors import RegistryError, _friendly
+from zkml.evm.registry.records import (
     ZERO32,
     InstanceLayout,
     ModelInfo,
@@ -72,12 +71,12 @@ from zkml.evm.registry_types import (
 from zkml.evm.solc import DEFAULT_EVM_VERSION, CompiledContract, compile_file
 from zkml.evm.verifier import read_proof
 
-# Records, layouts and commitments live in zkml.evm.registry_types, revert messages in
-# zkml.evm.registry_errors; re-exported here
+# Records, layouts and commitments live in zkml.evm.registry.records, revert messages in
+# zkml.evm.registry.errors; re-exported here
 __all__ = [
     "CONTRACTS_DIR_ENV", "DEFAULT_CHALLENGE_WINDOW", "REGISTRY_CONTRACT", "REGISTRY_SOURCE", "VERSION_STATUS", "ZERO32",
-    "InstanceLayout", "ModelInfo", "ModelRecord", "PendingUpdate", "Registry", "RegistryError", "RegistryGasReport",
-    "code_hash", "commit", "compile_registry", "measure_registry_gas", "model_id_of", "parse_model_ref",
+    "InstanceLayout", "ModelInfo", "ModelRecord", "PendingUpdate", "Registry", "RegistryError", 
+    "code_hash", "commit", "compile_registry", "model_id_of", "parse_model_ref",
     "proposal_commitments", "registry_source", "row_calldata", "to_bytes32", "to_model_id",
 ]
 
@@ -655,88 +654,3 @@ class Registry:
         """The model's audit trail, read from the registry's events (oldest first)."""
         mid = self.model_id(model_id)
         return self.contract.history(topics=["0x" + mid.hex()], from_block=from_block)
-
-
-# Measurements (for benches)
-
-
-@dataclass(frozen=True)
-class RegistryGasReport:
-    """Gas of the registry's life cycle for one model, measured on a fresh registry."""
-
-    registry_deployed_size: int
-    """Registry runtime code bytes."""
-    deploy_gas: int
-    """Registry deployment."""
-    register_gas: int
-    """``register``."""
-    register_signed_gas: int
-    """``registerSigned`` of the same record (EIP-712 digest + ecrecover + the RecordSigned event)."""
-    verify_gas_estimate: int
-    """``eth_estimateGas`` of ``verifyAndRecord``."""
-    verify_and_record_gas: int
-    """Gas used by an actual ``verifyAndRecord``."""
-    direct_verify_gas: int
-    """Gas used by calling the verifier directly with the same proof."""
-    propose_gas: int
-    """``proposeUpdate`` (same record, with test commitments)."""
-    finalize_gas: int
-    """``finalize`` (window 0 on the measuring registry)."""
-
-    @property
-    def registry_overhead_gas(self) -> int:
-        """What routing through the registry adds to a direct verification."""
-        return self.verify_and_record_gas - self.direct_verify_gas
-
-    def to_json(self) -> dict[str, Any]:
-        """Flat dict for bench tables."""
-        return {**{k: getattr(self, k) for k in self.__dataclass_fields__},
-                "registry_overhead_gas": self.registry_overhead_gas}
-
-
-def measure_registry_gas(
-    chain: Chain,
-    record: ModelRecord,
-    proof_json: str | os.PathLike[str] | Mapping[str, Any],
-    *,
-    vka_words: Sequence[bytes] = (),
-    compiled: CompiledContract | None = None,
-    model_id: str = "zkml-gas-measurement",
-) -> RegistryGasReport:
-    """Deploy a fresh registry (challenge window 0) and measure a model's life cycle with a valid proof.
-
-    ``record`` must point at a deployed verifier that accepts ``proof_json``
-    (pass the reusable verifier's ``vka_words`` for the direct comparison).
-
-    Raises:
-        RegistryError: the registry refuses the record or the proof.
-        ChainError / InsufficientFunds: a transaction failed.
-    """
-    from zkml.evm.verifier import verify_calldata
-
-    import secrets
-
-    compiled = compiled or compile_registry()
-    registry = Registry.deploy(chain, challenge_window=0, compiled=compiled)
-    assert registry.deployment is not None
-    reg = registry.register(model_id, record)
-    owner = provenance.SigningKey.from_secret(secrets.token_bytes(32), "throwaway measurement key")
-    signed = registry.register_signed(f"{model_id}-signed", record, owner)
-    estimate = registry.verify_gas(model_id, proof_json)
-    recorded = registry.verify_and_record(model_id, proof_json)
-    proof, instances = read_proof(proof_json)
-    direct = chain.send_raw(record.verifier, verify_calldata(proof, instances, vka_words))
-    test_in, predicted = proposal_commitments(record.layout, proof_json)
-    _, _, proposed = registry.propose_update(model_id, record, test_in, predicted)
-    finalized = registry.finalize(model_id)
-    return RegistryGasReport(
-        registry_deployed_size=compiled.deployed_size,
-        deploy_gas=registry.deployment.gas_used,
-        register_gas=reg.gas_used,
-        register_signed_gas=signed.gas_used,
-        verify_gas_estimate=estimate,
-        verify_and_record_gas=recorded.gas_used,
-        direct_verify_gas=direct.gas_used,
-        propose_gas=proposed.gas_used,
-        finalize_gas=finalized.gas_used,
-    )

@@ -2,7 +2,7 @@
 
 Two commitments that pin a model, so a proof, a registry entry or an audit
 can name exactly which model file or weights it speaks for. The dataset
-commitment is in :mod:`zkml.commit`, which re-exports both digests.
+commitment is in :mod:`zkml.commitments.dataset`, which re-exports both digests.
 
 ONNX digest
 ===========

@@ -1,6 +1,6 @@
 """Merkle tree primitives: bytes32 helpers and OpenZeppelin's sorted-pair keccak256 tree.
 
-The dataset commitment (:mod:`zkml.commit`, which re-exports every name here)
+The dataset commitment (:mod:`zkml.commitments.dataset`, which re-exports every name here)
 puts one leaf per dataset row into this tree; the leaf encoding is specified
 there. This module only builds the tree over 32-byte leaves and serves and
 checks inclusion proofs.

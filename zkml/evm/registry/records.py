@@ -20,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 from eth_utils import keccak, to_checksum_address
 
-from zkml import provenance
+from zkml.evm.registry import signing as provenance
 from zkml.errors import ConfigError, InputError
 from zkml.evm.abi import keccak_words
 from zkml.evm.verifier import VerifierDeployment, read_proof
@@ -420,7 +420,7 @@ def proposal_commitments(layout: InstanceLayout, proof_json: str | os.PathLike[s
 def row_calldata(features: Any, label: float | None) -> tuple[bytes, bytes]:
     """``(features, label)`` bytes of one dataset row as ``verifyDatasetRow`` takes them.
 
-    Leaf encoding v1 of :mod:`zkml.commit`: the row's values flattened in C
+    Leaf encoding v1 of :mod:`zkml.commitments.dataset`: the row's values flattened in C
     order as big-endian float64, and the label as one big-endian float64
     (empty for an unlabelled dataset).
 
