@@ -69,11 +69,45 @@ SHAPES: dict[str, tuple[dict[str, Any], int, bool | None]] = {
 
 
 @pytest.fixture(scope="session")
-def shaped_bundles(tiny_model: Path, store: Store) -> dict[str, Bundle]:
+def multi_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three inputs (float x, int64 indices, bool mask) and two outputs: Gather(x, idx) and Where(mask, x, 0)."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    g = h.make_graph(
+        [h.make_node("Gather", ["x", "idx"], ["g"], axis=1, name="gather"),
+         h.make_node("Where", ["m", "x", "zero"], ["w"], name="where")],
+        "multi",
+        [h.make_tensor_value_info("x", T.FLOAT, [1, 4]), h.make_tensor_value_info("idx", T.INT64, [2]),
+         h.make_tensor_value_info("m", T.BOOL, [1, 4])],
+        [h.make_tensor_value_info("g", T.FLOAT, [1, 2]), h.make_tensor_value_info("w", T.FLOAT, [1, 4])],
+        initializer=[numpy_helper.from_array(np.zeros(4, np.float32), "zero")])
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("multi-redteam") / "multi.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+_R = np.random.default_rng(9)
+MULTI_CAL = {"x": _R.uniform(-1, 1, size=(8, 1, 4)).astype(np.float32),
+             "idx": _R.integers(0, 4, size=(8, 2)).astype(np.int64),
+             "m": _R.integers(0, 2, size=(8, 1, 4)).astype(bool)}
+MULTI_SHAPES: dict[str, tuple[dict[str, Any], int, bool | None]] = {
+    "multi-input-public": (dict(), 1, None),
+    "multi-input-hashed": (dict(input_visibility="hashed", output_visibility="hashed"), 1, True),
+}
+
+
+@pytest.fixture(scope="session")
+def shaped_bundles(tiny_model: Path, multi_model: Path, store: Store) -> dict[str, Bundle]:
     out = {}
     for name, (opts, n, reveal) in SHAPES.items():
         c, _ = compile_model(tiny_model, TINY_CAL, CircuitOptions(min_agreement=0.8, **opts), store=store)
         out[name] = prove(c, TINY_CAL[:n], reveal_input=reveal)
+    for name, (opts, n, reveal) in MULTI_SHAPES.items():
+        c, _ = compile_model(multi_model, MULTI_CAL, CircuitOptions(min_agreement=0.8, **opts), store=store)
+        out[name] = prove(c, {k: v[:n] for k, v in MULTI_CAL.items()}, reveal_input=reveal)
     return out
 
 
@@ -130,7 +164,7 @@ def _refused(doc: dict[str, Any], store: Store) -> tuple[bool, Any]:
     return not v.valid, v
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("shape", [*SHAPES, *MULTI_SHAPES])
 def test_every_leaf_mutation_is_refused_unless_metadata(shape: str, shaped_bundles: dict[str, Bundle], store: Store) -> None:
     b = shaped_bundles[shape]
     base = verify(b, store)

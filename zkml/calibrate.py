@@ -129,7 +129,7 @@ class Calibration:
 
 
 def _as_feed(info: ModelInfo, samples: Any) -> Feed:
-    return samples if isinstance(samples, dict) else to_feed(samples, info.inputs)
+    return to_feed(samples, info.inputs)
 
 
 def float_outputs(onnx_path: Path, info: ModelInfo, samples: Any, batch: int) -> np.ndarray:

@@ -356,8 +356,7 @@ def compile_model(
             f"{onnx_path}: the ONNX batch axis is fixed at {info.batch_dim}; "
             f"compile with --batch {info.batch_dim} or export with a symbolic batch axis"
         )
-    calibration = calibration if isinstance(calibration, dict) else to_feed(calibration, info.inputs,
-                                                                            source="calibration data")
+    calibration = to_feed(calibration, info.inputs, source="calibration data")
     if info.inputs and feed_len(calibration) < 1:
         raise ConfigError("calibration data is empty")
     srs_id = "dev"

@@ -208,11 +208,16 @@ def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any]
         if felts is not None:
             if entry.input_felts is not None and entry.input_felts != felts:
                 raise _Fail("the revealed input does not match its quantized preimage")
-            hashes += list(ezkl.poseidon_hash(felts))
+            # ezkl commits to each input separately: one Poseidon hash per input, in graph order
+            pos = 0
+            for spec in bundle.model.all_inputs:
+                n = B * spec.size
+                hashes += list(ezkl.poseidon_hash(felts[pos : pos + n]))
+                pos += n
         elif entry.input_felts is not None:
             raise _Fail("the bundle carries input felts but not the input they quantize")
         else:
-            hashes += [None]  # the commitment itself: bound as an instance, nothing revealed to compare
+            hashes += [None] * len(bundle.model.all_inputs)  # the commitments (one per input): nothing to compare
     else:
         if felts is not None or entry.input_felts is not None:
             raise _Fail("the input is private: the bundle reveals values nothing binds to the proof")
@@ -236,7 +241,12 @@ def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any]
     elif vis.output == "hashed":
         if entry.output_felts is None:
             raise _Fail("outputs are hashed but the bundle does not reveal their preimage")
-        out += list(ezkl.poseidon_hash(entry.output_felts))
+        if len(entry.output_felts) != n_out:
+            raise _Fail("the revealed output felts do not match the circuit's output shapes")
+        pos = 0
+        for size in bundle.circuit.output_sizes:  # one Poseidon hash per output
+            out += list(ezkl.poseidon_hash(entry.output_felts[pos : pos + B * size]))
+            pos += B * size
     elif entry.output_felts is not None:
         raise _Fail("the output is private: the bundle reveals values nothing binds to the proof")
     return hashes + raw + out
