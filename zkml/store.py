@@ -7,6 +7,13 @@ Layout under the store root (default ``./.zkml``, or ``$ZKML_STORE``)::
     srs/dev-k<N>.srs         development SRS files and their digests
     locks/                   one lock file per circuit being built
     models/<onnx_sha256>.json  the model's circuits, newest first: the first is its current circuit
+    chain/                   the embedded anvil's state and process record
+    chains/<chain_id>.json   deployments on a chain (registry, verifiers, models); proposals/
+    solc-cache/              solc-js outputs by source digest
+    verifiers/<circuit_id>/  rendered Solidity verifiers (the gate's)
+    audit/                   the auditor's ledger and its VRF verifier deployments per chain
+
+Every path under the root is made by a method here; other modules ask the store.
 
 A circuit folder is keyed by a digest of everything that determines it (ONNX
 bytes, run options, calibration data, ezkl version, SRS identity). It is built
@@ -226,3 +233,47 @@ class Store:
         except (OSError, ValueError, KeyError, TypeError):
             return []
         return [c for c in ids if CIRCUIT_ID.fullmatch(c) and self.read_manifest(self.circuit_dir(c))[0] is not None]
+
+    # The rest of the layout (every folder is created by the method that names it)
+    def _dir(self, *parts: str) -> Path:
+        d = self.root.joinpath(*parts)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def chain_dir(self) -> Path:
+        """The embedded anvil's folder (state dump, process record)."""
+        return self._dir("chain")
+
+    def chain_records(self, chain_id: int) -> Path:
+        """The deployment record file of a chain."""
+        return self._dir("chains") / f"{int(chain_id)}.json"
+
+    def proposal_file(self, chain_id: int, name: str) -> Path:
+        """Where a proposed update's test proof is kept (challengers need it)."""
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,128}", name):
+            raise StoreError("not a proposal name")
+        return self._dir("chains", "proposals") / f"{int(chain_id)}-{name}.json"
+
+    @property
+    def solc_cache(self) -> Path:
+        """solc-js outputs, keyed by source digest."""
+        return self._dir("solc-cache")
+
+    def verifier_dir(self, circuit_id: str) -> Path:
+        """Rendered Solidity of one circuit's verifier (outside the circuit folder, so its manifest stays intact)."""
+        self.circuit_dir(circuit_id)  # validates the id
+        return self._dir("verifiers", circuit_id)
+
+    def circuit_evm_dir(self, circuit_id: str) -> Path:
+        """The per-circuit ``evm/`` folder of deployed verifier artifacts."""
+        return self.circuit_dir(circuit_id) / "evm"
+
+    @property
+    def audit_dir(self) -> Path:
+        """The auditor's folder (ledger, VRF verifier deployments)."""
+        return self._dir("audit")
+
+    def audit_chain_records(self, chain_id: int) -> Path:
+        """VRF verifier deployments on one chain."""
+        return self._dir("audit", "chains") / f"{int(chain_id)}.json"

@@ -22,7 +22,9 @@ from zkml.util import write_json_atomic
 
 def default_ledger_path(store_root: str | os.PathLike[str]) -> Path:
     """``<store>/audit/ledger.json``."""
-    return Path(store_root) / "audit" / "ledger.json"
+    from zkml.store import Store
+
+    return Store(store_root).audit_dir / "ledger.json"
 
 
 class Ledger:

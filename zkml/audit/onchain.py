@@ -358,7 +358,9 @@ def issue_onchain_challenge(
 
 
 def _vrf_record_path(store_root: Path, chain_id: int) -> Path:
-    return store_root / "audit" / "chains" / f"{chain_id}.json"
+    from zkml.store import Store
+
+    return Store(store_root).audit_chain_records(chain_id)
 
 
 def ensure_vrf_verifier(store_root: Path, chain: Chain, *, cache_dir: Path | None = None,
@@ -413,7 +415,7 @@ def open_onchain(
     from zkml.evm.registry import Registry, compile_registry
 
     chain = open_chain(store, rpc_url, key_file, progress=progress)
-    cache = store.root / "solc-cache"
+    cache = store.solc_cache
     address = registry or (load_records(store, chain).get("registry") or {}).get("address")
     if not address:
         raise ChainError(f"no ModelRegistry recorded for chain {chain.chain_id} in this store: "

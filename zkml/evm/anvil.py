@@ -319,7 +319,9 @@ class ChainStatus:
 
 
 def _chain_dir(store_dir: str | os.PathLike[str]) -> Path:
-    return Path(store_dir).expanduser().resolve() / CHAIN_SUBDIR
+    from zkml.store import Store
+
+    return Store(Path(store_dir).expanduser()).chain_dir
 
 
 def _record_path(store_dir: str | os.PathLike[str]) -> Path:

@@ -67,7 +67,7 @@ def open_chain(store: Store, rpc_url: str | None = None, key_file: str | Path | 
 
 
 def _record_path(store: Store, chain: Chain) -> Path:
-    return store.root / "chains" / f"{chain.chain_id}.json"
+    return store.chain_records(chain.chain_id)
 
 
 def load_records(store: Store, chain: Chain) -> dict[str, Any]:
@@ -104,9 +104,9 @@ def ensure_registry(store: Store, chain: Chain, *, challenge_window: int | None 
     rec = load_records(store, chain)
     reg = rec.get("registry") or {}
     if _alive(chain, reg.get("address")):
-        return Registry.at(chain, reg["address"], compile_registry(cache_dir=store.root / "solc-cache"))
+        return Registry.at(chain, reg["address"], compile_registry(cache_dir=store.solc_cache))
     progress("deploying ModelRegistry")
-    kwargs: dict[str, Any] = {"evm_version": evm_version, "cache_dir": store.root / "solc-cache"}
+    kwargs: dict[str, Any] = {"evm_version": evm_version, "cache_dir": store.solc_cache}
     if challenge_window is not None:
         kwargs["challenge_window"] = challenge_window
     registry = Registry.deploy(chain, emergency=emergency, **kwargs)
@@ -162,10 +162,10 @@ def ensure_verifier(circuit: Circuit, store: Store, chain: Chain, *, reusable: b
         deployment = VerifierDeployment(address=known["address"], reusable=reusable, vka_address=known.get("vka"))
     else:
         progress("generating the Solidity verifier (ezkl)")
-        out_dir = circuit.folder / "evm"
+        out_dir = store.circuit_evm_dir(circuit.circuit_id)
         art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir, reusable=reusable)
         progress(f"compiling it with solc-js (evmVersion {evm_version})")
-        compiled = compile_verifier(art, evm_version=evm_version, cache_dir=store.root / "solc-cache")
+        compiled = compile_verifier(art, evm_version=evm_version, cache_dir=store.solc_cache)
         progress(f"deploying the verifier ({compiled.contract.deployed_size} bytes of code)")
         deployment = deploy_verifier(chain, compiled)
         vinfo = {
@@ -285,10 +285,10 @@ def ensure_deferred(circuit: Circuit, store: Store, chain: Chain, *, evm_version
     if known and _alive(chain, known["address"]):
         return dict(known)
     progress("generating the deferred-pairing variant of the verifier (for batch verification)")
-    out_dir = circuit.folder / "evm"
+    out_dir = store.circuit_evm_dir(circuit.circuit_id)
     art = generate_verifier(circuit.vk, circuit.settings_path, circuit.srs.path, out_dir)
     compiled = compile_deferred(generate_deferred(art, out_dir), evm_version=evm_version,
-                                cache_dir=store.root / "solc-cache")
+                                cache_dir=store.solc_cache)
     progress(f"deploying it ({compiled.deployed_size} bytes of code)")
     d = chain.deploy(compiled)
     info = {"address": d.address, "deploy_gas": d.gas_used, "tx": d.tx_hash, "bytecode_bytes": compiled.deployed_size}
@@ -368,7 +368,7 @@ def ensure_existing_registry(store: Store, chain: Chain) -> Registry:
         raise ChainError(f"no ModelRegistry recorded for chain {chain.chain_id} in this store: run `zkml deploy` first")
     if not _alive(chain, addr):
         raise ChainError(f"registry not deployed: no code at {addr} on chain {chain.chain_id}")
-    return Registry.at(chain, addr, compile_registry(cache_dir=store.root / "solc-cache"))
+    return Registry.at(chain, addr, compile_registry(cache_dir=store.solc_cache))
 
 
 def dumps(obj: Any) -> str:

@@ -113,7 +113,7 @@ def propose_circuit(
     version, deadline, receipt = registry.propose_update(mid, record, test_in, predicted)
     # The record: the test proof for challengers, the pending version in the store
     mid_hex = "0x" + info.model_id.hex()
-    proof_path = store.root / "chains" / "proposals" / f"{chain.chain_id}-{mid_hex[:18]}-v{version}.json"
+    proof_path = store.proposal_file(chain.chain_id, f"{mid_hex[:18]}-v{version}")
     proof_path.parent.mkdir(parents=True, exist_ok=True)
     bundle.save(proof_path)
     rec, entry = _model_entry(store, chain, model_id)

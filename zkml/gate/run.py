@@ -338,8 +338,8 @@ def _verifier(flavour: str, circuit: Any, store: Any, progress: Callable[[str], 
     """
     from zkml.evm.verifier import compile_verifier, generate_verifier
 
-    folder = store.root / "verifiers" / circuit.circuit_id
-    cache = store.root / "solc-cache"
+    folder = store.verifier_dir(circuit.circuit_id)
+    cache = store.solc_cache
     note = ""
     if flavour in ("auto", "per-circuit"):
         progress(f"generating and compiling the per-circuit Solidity verifier of {circuit.circuit_id}")
