@@ -152,6 +152,8 @@ def main() -> int:
                        a.timeout)
             row = {"model": m.name, "covers": m.covers, "raw": r, "zkml": z}
             rows.append(row)
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps({"partial": True, "rows": rows}, indent=1))  # a cut-off run keeps its rows
             print(f"{m.name:<20} raw {str(r['status'])[:60]:<60} {r.get('logrows', '-')!s:>3} {r['seconds']:7.1f}s | "
                   f"zkml {str(z['status'])[:40]:<40} {z.get('logrows', '-')!s:>3} {z['seconds']:6.1f}s", flush=True)
     both = [r for r in rows if r["raw"]["status"] == "ok" and r["zkml"]["status"] == "ok"]
