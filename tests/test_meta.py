@@ -66,3 +66,23 @@ def test_no_check_hides_in_an_assert_message() -> None:
             if isinstance(node, ast.Assert) and isinstance(node.msg, ast.BoolOp | ast.Compare):
                 hidden.append(f"{path.name}:{node.lineno}")
     assert hidden == [], f"checks in assert messages: {hidden}"
+
+
+def test_every_error_class_is_a_zkml_error() -> None:
+    """An exception class zkml raises on purpose derives from ZkmlError, so the CLI shows one line, not 'internal error'."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import zkml
+    from zkml.errors import ZkmlError
+
+    stray = []
+    for m in pkgutil.walk_packages(zkml.__path__, "zkml."):
+        mod = importlib.import_module(m.name)
+        for name, obj in vars(mod).items():
+            if (inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == mod.__name__
+                    and not name.startswith("_") and not issubclass(obj, ZkmlError)):
+                stray.append(f"{mod.__name__}.{name}")
+    # QueueFull is internal to the service (answered as HTTP 429), never raised to a user
+    assert [s for s in stray if not s.endswith(".QueueFull")] == [], stray

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from zkml.errors import ToolError
+
 # The VK is written into memory as ``mstore(0xADDR, 0xVALUE) // name`` lines.
 _VK_WORD = re.compile(r"mstore\((0x[0-9a-fA-F]+),\s*(0x[0-9a-fA-F]+)\)\s*//\s*(\S+)")
 
@@ -143,8 +145,8 @@ _DEFERRED_RETURN = """// Return the pairing inputs instead of checking them: the
             return(0x00, 0x0180)"""
 
 
-class TemplateMismatch(ValueError):
-    """ezkl's verifier does not have the shape a rewrite needs (the template changed)."""
+class TemplateMismatch(ToolError):
+    """ezkl's verifier does not have the shape a rewrite needs (the template changed): one line, exit 2."""
 
 
 def defer_pairing(source: str) -> str:
