@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, fail, progress, run
+from zkml_cli.common import refuse, JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 app = typer.Typer(
     name="audit",
@@ -412,9 +412,9 @@ def check_cmd(
     emit(json_out, {**rep.as_dict(), "report": str(dest), "summary": str(md_path)},
          rep.summary() + f"\nreport: {dest}, {md_path}")
     if not rep.passed:
-        fails = rep.failures()
-        more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
-        raise fail(f"audit failed: {fails[0] if fails else 'a check did not run'}{more}", 1)
+        from zkml.errors import first_failure
+
+        raise refuse(first_failure(list(rep.failures()), "audit failed"))
 
 
 def _artifacts(circuit: str, st: Any) -> Any:

@@ -59,6 +59,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def refuse(error: ZkmlError) -> typer.Exit:
+    """Print a zkml error (a verdict, or bad input) as one stderr line; return the Exit with its code to raise."""
+    return fail(error.message, error.exit_code)
+
+
 def run(fn: Callable[[], T]) -> T:
     """Call ``fn``; map zkml errors to one stderr line and their exit code.
 

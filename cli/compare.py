@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import JsonOpt, StoreOpt, emit, fail, progress, run
+from zkml_cli.common import refuse, JsonOpt, StoreOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit id/folder, or a proof bundle (.json).")]
 InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="Input samples (.json/.npy/.npz; an .npz may carry labels y). Required for a model; for a bundle only when it does not reveal its input.")]
@@ -132,8 +132,9 @@ def compare(
         data["plot"] = str(plot)
     emit(json_out, data, table(result) + (f"\nplot written to {plot}" if plot is not None else ""))
     if not result.ok:
-        more = f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""
-        raise fail(f"mismatch: {result.failures[0]}{more}", 1)
+        from zkml.errors import first_failure
+
+        raise refuse(first_failure(list(result.failures), "mismatch"))
 
 
 def register(app: typer.Typer) -> None:

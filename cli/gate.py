@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import JsonOpt, RpcOpt, StoreOpt, emit, fail, progress, run
+from zkml_cli.common import refuse, JsonOpt, RpcOpt, StoreOpt, emit, progress, run
 
 ConfigArg = Annotated[Path, typer.Argument(help="Gate config (TOML): models, test set, thresholds.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for report.json, report.md and the proof bundles.")]
@@ -39,9 +39,9 @@ def gate(
          report.summary() + f"\nreport: {out / 'report.json'}, {out / 'report.md'}"
          + "".join(f"\nWARNING: {n}" for n in report.notes))
     if not report.passed:
-        fails = report.failures()
-        more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
-        raise fail(f"gate failed: {fails[0]}{more}", 1)
+        from zkml.errors import first_failure
+
+        raise refuse(first_failure(list(report.failures()), "gate failed"))
 
 
 def register(app: typer.Typer) -> None:

@@ -95,3 +95,9 @@ class VerificationError(ZkmlError):
 
 class ChainError(ZkmlError):
     """RPC, transaction or contract failure on an EVM chain."""
+
+
+def first_failure(failures: list[str], what: str) -> VerificationError:
+    """One line for a failed verdict: ``what: <first failure> (and N more)`` (exit 1)."""
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return VerificationError(f"{what}: {failures[0] if failures else 'a check did not run'}{more}")

@@ -62,7 +62,7 @@ from zkml.store import Store
 from zkml.reproduce import ReproductionMismatch, reproduce_for_bundle
 from zkml.util import native_output_captured, sha256_file, sha256_json
 
-__all__ = ["Artifacts", "Claim", "Verdict", "artifacts_from_dir", "artifacts_from_store", "require_valid", "verify",
+__all__ = ["Artifacts", "Claim", "Verdict", "artifacts_from_dir", "artifacts_from_store", "verify",
            "verify_bundle", "visibility_name"]
 
 
@@ -537,14 +537,6 @@ def verify(
     if verdict.valid:
         claims = (*claims, Claim("srs", {"sha256": origin.sha256, "kind": origin.kind}, origin.trusted, origin.label))
     return replace(verdict, claims=claims, srs=origin)
-
-
-def require_valid(verdict: Verdict) -> None:
-    """Raise :class:`~zkml.errors.VerificationError` (exit 1) for an invalid verdict."""
-    from zkml.errors import VerificationError
-
-    if not verdict.valid:
-        raise VerificationError(f"invalid: {verdict.reason}")
 
 
 from zkml._entry import callable_module  # noqa: E402

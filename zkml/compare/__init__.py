@@ -47,7 +47,7 @@ from other weights than the torch module's).
 
 from zkml.compare.plot import plot
 from zkml.compare.result import Check, Comparison, OutputTolerance, Row
-from zkml.compare.run import LABEL_KEYS, compare_bundle, compare_model, input_commitment, load_labels, require_ok
+from zkml.compare.run import LABEL_KEYS, compare_bundle, compare_model, input_commitment, load_labels
 from zkml.compare.runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
 from zkml.compare.tolerance import (
     FLOAT_RTOL,
@@ -64,5 +64,5 @@ __all__ = [
     "FLOAT_RTOL", "FLOOR_LSB", "LABEL_KEYS", "MARGIN", "REFERENCE",
     "Check", "Comparison", "OutputTolerance", "Row",
     "check_tolerance", "compare_bundle", "compare_model", "derive_tolerance", "emulate_fixed_point", "float_tolerance",
-    "input_commitment", "load_labels", "plot", "require_ok", "run_onnxruntime", "run_torch", "run_tract", "within",
+    "input_commitment", "load_labels", "plot", "run_onnxruntime", "run_torch", "run_tract", "within",
 ]

@@ -342,12 +342,3 @@ def compare_bundle(
         values={REFERENCE: ref, "circuit": proven, **fvalues}, labels=labels, calibration_error=cal,
         seconds={**seconds, **fseconds},
     )
-
-
-def require_ok(comparison: Comparison) -> None:
-    """Raise :class:`zkml.errors.VerificationError` (exit 1) when the comparison failed."""
-    from zkml.errors import VerificationError
-
-    if not comparison.ok:
-        more = f" (and {len(comparison.failures) - 1} more)" if len(comparison.failures) > 1 else ""
-        raise VerificationError(f"mismatch: {comparison.failures[0]}{more}")
