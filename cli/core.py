@@ -93,6 +93,8 @@ def compile(
     inner_cols: InnerColsOpt = None,
     freivalds: FreivaldsOpt = None,
     srs: SrsOpt = None,
+    max_memory: Annotated[float | None, typer.Option("--max-memory", help="Memory budget in GB for setup/prove (default: 90% of this machine's); a bigger circuit is refused before it is built.")] = None,
+    calibration_seconds: Annotated[float | None, typer.Option("--calibration-seconds", help="Time budget of the calibration search (the scales tried and skipped are reported).")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -102,6 +104,7 @@ def compile(
     t = time.perf_counter()
     c, hit = run(lambda: resolve_circuit(
         target, _store(store), calibration=calibration, srs=srs, progress=progress(json_out),
+        max_memory_gb=max_memory, max_seconds=calibration_seconds,
         overrides=_overrides(target=target_mode, max_logrows=max_logrows, batch=batch, input_visibility=input_visibility,
                              param_visibility=param_visibility, output_visibility=output_visibility, min_agreement=min_agreement,
                              num_inner_cols=inner_cols, freivalds=freivalds),

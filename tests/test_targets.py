@@ -57,3 +57,13 @@ def _sha(p: Path) -> str:
     from zkml.util import sha256_file
 
     return sha256_file(p)
+
+
+def test_memory_budget_refuses_before_building(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    store = str(tmp_path / "store")
+    code, out, err = _run("compile", str(REPO / "circuits" / "digits_mlp.toml"), "--max-memory", "0.001", "--store", store)
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and "needs ~" in lines[0] and "logrows" in lines[0] and "--max-memory" in lines[0]
+    assert not any((Path(store) / "circuits").glob("[0-9a-f]*"))  # nothing built

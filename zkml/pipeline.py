@@ -76,7 +76,8 @@ def resolve_circuit(
     if p.suffix == ".toml":
         r = load_recipe(p, overrides)
         cal = read_feed(calibration or r.calibration, load_model(r.model, check_ops=False).inputs)
-        return compile_model(r.model, cal, r.options, store=store, srs_path=srs or r.srs, progress=progress)
+        return compile_model(r.model, cal, r.options, store=store, srs_path=srs or r.srs, progress=progress,
+                             max_seconds=max_seconds, max_memory_gb=max_memory_gb)
     if p.suffix == ".onnx":
         info = load_model(p, check_ops=False)
         opts = replace(options or CircuitOptions(), **overrides)
