@@ -29,7 +29,7 @@ KeyFileOpt = Annotated[
 ]
 RpcOpt = Annotated[
     str | None,
-    typer.Option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC URL (default: the embedded anvil chain)."),
+    typer.Option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC URL, or an ordered comma-separated list to fail over between (default: the embedded anvil chain)."),
 ]
 
 T = TypeVar("T")

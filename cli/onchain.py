@@ -87,9 +87,11 @@ def show(
     from zkml.evm.registry import code_hash
     from zkml.store import Store
 
+    report = progress(json_out)
+
     def go() -> tuple[Any, Any, Any, bool]:
         st = Store(store)
-        chain = open_chain(st, rpc_url)
+        chain = open_chain(st, rpc_url, progress=report)
         reg = ensure_existing_registry(st, chain)
         mid = resolve_model(st, chain, reg, model_id)
         info = reg.model(mid)

@@ -7,6 +7,18 @@ goes through :meth:`Chain.rpc`, which turns transport failures into
 :class:`ContractRevert` (with the custom error, ``Error(string)`` or
 ``Panic(uint256)`` decoded against the ABI we know) or ``ChainError``.
 
+RPC failover: ``connect`` takes one URL or an ordered comma-separated list
+(``--rpc-url`` / ``$ZKML_RPC_URL``). Every endpoint that answers must report
+the same chain id (a mismatch is refused: one line naming both). A request
+goes to the endpoint that answered last and, on a transport failure (refused
+connection, timeout, HTTP error, malformed reply), to the next one in order;
+a JSON-RPC error (a revert, a node refusal) is an answer and never fails
+over. A transaction starts on the *first* healthy endpoint in the list (so
+writes return to the primary once it is back); its signed bytes are
+resubmitted unchanged if the endpoint dies while sending (same hash: at most
+one of them is mined). ``Chain.rpc_url`` is the endpoint that answered last;
+a reporter callback (:meth:`Chain.set_reporter`) hears every failover.
+
 Keys: ``--key-file`` or ``$ZKML_PRIVATE_KEY``; for the embedded anvil chain
 only, anvil's public first dev key. A key is held only inside the
 ``eth_account`` signer; neither :class:`Chain`'s repr nor any message we
@@ -19,7 +31,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -108,24 +120,88 @@ class TxReceipt:
 # The chain
 
 
-class Chain:
-    """A connection to one EVM chain, optionally with a signing account.
+class _Unreachable(Exception):
+    """One endpoint did not answer (transport failure); the request may go to the next one."""
 
-    Build it with :func:`connect`; ``repr()`` shows the URL, chain id and
-    sender address, never the key.
+    def __init__(self, url: str, reason: str):
+        super().__init__(reason)
+        self.url = url
+        self.reason = reason
+
+
+@dataclass
+class _Endpoint:
+    """One JSON-RPC endpoint of a chain."""
+
+    url: str
+    """Its URL, as configured."""
+    w3: Web3
+    """web3 over an HTTPProvider without retries (we fail over instead)."""
+    chain_id: int | None = None
+    """Chain id it reported (None: not asked yet, it was down)."""
+
+
+def parse_rpc_urls(value: str | Sequence[str]) -> list[str]:
+    """The ordered endpoints of ``--rpc-url``: a comma-separated list (or a list), duplicates dropped.
+
+    Raises:
+        ConfigError: empty, or an entry that is not an http(s) URL.
+    """
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    urls: list[str] = []
+    for raw in parts:
+        url = raw.strip()
+        if not url:
+            continue
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ConfigError(f"--rpc-url: {url[:80]!r} is not an http(s) URL")
+        if url not in urls:
+            urls.append(url)
+    if not urls:
+        raise ConfigError("--rpc-url: no endpoint given")
+    return urls
+
+
+class Chain:
+    """A connection to one EVM chain over one or more RPC endpoints, optionally with a signing account.
+
+    Build it with :func:`connect`; ``repr()`` shows the endpoint that
+    answered last, the chain id and sender address, never the key.
     """
 
-    def __init__(self, w3: Web3, rpc_url: str, chain_id: int, account: LocalAccount | None,
-                 receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT):
-        self.w3: Final[Web3] = w3
-        """The underlying web3 instance (for advanced use)."""
-        self.rpc_url: Final[str] = rpc_url
-        """The JSON-RPC endpoint."""
+    def __init__(self, endpoints: Sequence[str], chain_id: int, account: LocalAccount | None,
+                 receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT, timeout: float = DEFAULT_RPC_TIMEOUT):
+        self._endpoints: list[_Endpoint] = [
+            _Endpoint(url, Web3(HTTPProvider(url, request_kwargs={"timeout": timeout},
+                                             exception_retry_configuration=None)))
+            for url in endpoints
+        ]
+        self._active = 0
         self.chain_id: Final[int] = chain_id
-        """EIP-155 chain id reported by the node."""
+        """EIP-155 chain id reported by the node(s)."""
         self.__account = account
         self._receipt_timeout = receipt_timeout
         self._known_abis: list[Sequence[Mapping[str, Any]]] = []
+        self._report: Callable[[str], None] = lambda _: None
+
+    @property
+    def rpc_url(self) -> str:
+        """The endpoint that answered last (the first configured one before any request)."""
+        return self._endpoints[self._active].url
+
+    @property
+    def rpc_urls(self) -> tuple[str, ...]:
+        """Every configured endpoint, in failover order."""
+        return tuple(e.url for e in self._endpoints)
+
+    @property
+    def w3(self) -> Web3:
+        """web3 on the endpoint that answered last (for advanced use)."""
+        return self._endpoints[self._active].w3
+
+    def set_reporter(self, report: Callable[[str], None]) -> None:
+        """Call ``report(message)`` on every failover (e.g. the CLI's progress line)."""
+        self._report = report
 
     def __repr__(self) -> str:
         return f"Chain(rpc_url={self.rpc_url!r}, chain_id={self.chain_id}, sender={self.sender!r})"
@@ -154,25 +230,82 @@ class Chain:
 
     def rpc(self, method: str, params: Sequence[Any] | None = None,
             abis: Sequence[Sequence[Mapping[str, Any]]] = ()) -> Any:
-        """One JSON-RPC request; returns ``result``.
+        """One JSON-RPC request (failing over between endpoints); returns ``result``.
 
         Raises:
-            ChainError: the node is unreachable ("cannot reach RPC at URL") or
-                answers with an error.
+            ChainError: no endpoint answers ("cannot reach RPC at URL"), an
+                endpoint reports another chain id, or the node answers with an error.
             ContractRevert: the error carries revert data (decoded with ``abis``
                 and every ABI this chain has seen).
         """
+        reply = self._request(method, list(params or []), start=self._active)
+        return self._result(method, reply, abis)
+
+    def _send_once(self, ep: _Endpoint, method: str, params: list[Any]) -> Mapping[str, Any]:
+        """``method`` on one endpoint. Raises _Unreachable on any transport failure."""
         try:
-            reply = self.w3.provider.make_request(method, list(params or []))  # type: ignore[arg-type]
+            reply = ep.w3.provider.make_request(method, params)  # type: ignore[arg-type]
         except requests.exceptions.HTTPError as e:
             status = e.response.status_code if e.response is not None else "error"
-            raise ChainError(f"RPC at {self.rpc_url} answered HTTP {status}") from e
+            raise _Unreachable(ep.url, f"answered HTTP {status}") from e
+        except requests.exceptions.Timeout as e:
+            raise _Unreachable(ep.url, "timed out") from e
         except (requests.exceptions.RequestException, OSError) as e:
-            raise ChainError(f"cannot reach RPC at {self.rpc_url}") from e
+            raise _Unreachable(ep.url, "unreachable") from e
         except ValueError as e:  # a non-JSON body
-            raise ChainError(f"RPC at {self.rpc_url} returned a malformed reply to {method}") from e
+            raise _Unreachable(ep.url, f"returned a malformed reply to {method}") from e
         if not isinstance(reply, Mapping):
-            raise ChainError(f"RPC at {self.rpc_url} returned a malformed reply to {method}")
+            raise _Unreachable(ep.url, f"returned a malformed reply to {method}")
+        return reply
+
+    def _check_id(self, ep: _Endpoint) -> None:
+        """Ask ``ep`` its chain id once; refuse it when it is another chain."""
+        if ep.chain_id is not None:
+            return
+        raw = self._send_once(ep, "eth_chainId", []).get("result")
+        try:
+            cid = int(str(raw), 16)
+        except ValueError:
+            raise _Unreachable(ep.url, "returned a malformed chain id") from None
+        if cid != self.chain_id:
+            raise ChainError(f"RPC endpoints disagree: {ep.url} is chain {cid}, "
+                             f"{self.rpc_url} is chain {self.chain_id}")
+        ep.chain_id = cid
+
+    def _request(self, method: str, params: list[Any], *, start: int) -> Mapping[str, Any]:
+        """Try the endpoints from ``start`` on (wrapping around) until one answers."""
+        n = len(self._endpoints)
+        failures: list[_Unreachable] = []
+        for k in range(n):
+            i = (start + k) % n
+            ep = self._endpoints[i]
+            try:
+                self._check_id(ep)
+                reply = self._send_once(ep, method, params)
+            except _Unreachable as e:
+                failures.append(e)
+                if n > 1:
+                    log.info("rpc %s: %s %s", method, e.url, e.reason)
+                continue
+            if i != self._active:  # a switch: say why
+                why = ", ".join(f"{f.url} {f.reason}" for f in failures) or f"{ep.url} is healthy again"
+                self._report(f"rpc: {why}; {ep.url} answered {method}")
+            self._active = i
+            return reply
+        if n == 1:
+            f = failures[0]
+            text = f"cannot reach RPC at {f.url}" if f.reason in ("unreachable", "timed out") else f"RPC at {f.url} {f.reason}"
+            if f.reason == "timed out":
+                text += " (timed out)"
+            raise ChainError(text) from failures[0]
+        raise ChainError(f"cannot reach RPC at any of {n} endpoints: "
+                         + ", ".join(f"{f.url} {f.reason}" for f in failures)) from failures[-1]
+
+    def _use_first_healthy(self) -> None:
+        """Point at the first endpoint in the configured order that answers (before a transaction)."""
+        self._request("eth_chainId", [], start=0)
+
+    def _result(self, method: str, reply: Mapping[str, Any], abis: Sequence[Sequence[Mapping[str, Any]]]) -> Any:
         err = reply.get("error")
         if err:
             if not isinstance(err, Mapping):
@@ -281,6 +414,8 @@ class Chain:
             ContractRevert: the transaction reverts (before or after mining).
         """
         acct = self._account()
+        if len(self._endpoints) > 1:
+            self._use_first_healthy()
         limit = gas if gas is not None else self.estimate_gas_raw(to, data, value=value, abis=abis)
         if gas is None:
             limit = limit + limit // 5 + 10_000
@@ -301,6 +436,7 @@ class Chain:
         if to is not None:
             tx["to"] = to_checksum_address(to)
         signed = acct.sign_transaction(tx)
+        # The same signed bytes on every endpoint tried: one transaction hash, mined at most once.
         tx_hash = str(self.rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()], abis))
         log.debug("sent %s from %s", tx_hash, acct.address)
         receipt = self._wait_receipt(tx_hash)
@@ -530,40 +666,72 @@ class EventLog:
 
 
 def connect(
-    rpc_url: str,
+    rpc_url: str | Sequence[str],
     private_key: str | None = None,
     *,
     expected_chain_id: int | None = None,
     allow_dev_key: bool = False,
     timeout: float = DEFAULT_RPC_TIMEOUT,
     receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT,
+    report: Callable[[str], None] | None = None,
 ) -> Chain:
-    """Connect to ``rpc_url`` and check it answers (and is the expected chain).
+    """Connect to ``rpc_url`` -- one URL or an ordered comma-separated list -- and check it answers.
 
-    ``private_key`` signs transactions (see :func:`load_private_key`). With
-    ``allow_dev_key`` and no key, anvil's public dev key is used — but only if
-    the node reports anvil's chain id 31337 and the URL is on loopback, so a
-    real network never receives transactions from it.
+    Every endpoint is asked its chain id; those that answer must agree (and
+    match ``expected_chain_id``); those that do not are tried again when the
+    others fail. ``private_key`` signs transactions (see
+    :func:`load_private_key`). With ``allow_dev_key`` and no key, anvil's
+    public dev key is used -- but only if the chain id is anvil's 31337 and
+    every URL is on loopback, so a real network never receives transactions
+    from it. ``report`` hears which endpoint answered and every failover.
 
     Raises:
-        ChainError: "cannot reach RPC at URL", or "wrong chain id".
-        ConfigError: the key is malformed.
+        ChainError: "cannot reach RPC at URL" (no endpoint answers), endpoints
+            disagree on the chain id, or "wrong chain id".
+        ConfigError: the key is malformed or a URL is not http(s).
     """
-    provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
-    w3 = Web3(provider)
-    probe = Chain(w3, rpc_url, 0, None, receipt_timeout)
-    raw_id = probe.rpc("eth_chainId")
-    try:
-        chain_id = int(raw_id, 16)
-    except (TypeError, ValueError):
-        raise ChainError(f"RPC at {rpc_url} returned a malformed chain id") from None
+    urls = parse_rpc_urls(rpc_url)
+    say = report or (lambda _: None)
+    probe = Chain(urls, 0, None, receipt_timeout, timeout)
+    # Ask every endpoint its chain id; the dead ones are asked again when first used
+    ids: dict[str, int] = {}
+    failures: list[_Unreachable] = []
+    for ep in probe._endpoints:
+        try:
+            raw = probe._send_once(ep, "eth_chainId", []).get("result")
+            ids[ep.url] = int(str(raw), 16)
+        except _Unreachable as e:
+            failures.append(e)
+        except ValueError:
+            failures.append(_Unreachable(ep.url, "returned a malformed chain id"))
+    if not ids:
+        if len(urls) == 1:
+            f = failures[0]
+            if f.reason in ("unreachable", "timed out"):
+                raise ChainError(f"cannot reach RPC at {f.url}" + (" (timed out)" if f.reason == "timed out" else ""))
+            raise ChainError(f"RPC at {f.url} {f.reason}")
+        raise ChainError(f"cannot reach RPC at any of {len(urls)} endpoints: "
+                         + ", ".join(f"{f.url} {f.reason}" for f in failures))
+    distinct = sorted(set(ids.values()))
+    if len(distinct) > 1:
+        raise ChainError("RPC endpoints disagree on the chain: "
+                         + ", ".join(f"{u} is chain {c}" for u, c in ids.items()))
+    chain_id = distinct[0]
     if expected_chain_id is not None and chain_id != expected_chain_id:
-        raise ChainError(f"wrong chain id: {rpc_url} is chain {chain_id}, expected {expected_chain_id}")
+        raise ChainError(f"wrong chain id: {', '.join(ids)} is chain {chain_id}, expected {expected_chain_id}")
     key = _normalize_key(private_key, "the caller") if private_key is not None else None
-    if key is None and allow_dev_key and chain_id == ANVIL_CHAIN_ID and _is_loopback(rpc_url):
+    if key is None and allow_dev_key and chain_id == ANVIL_CHAIN_ID and all(_is_loopback(u) for u in urls):
         key = ANVIL_DEV_KEY
     account = Account.from_key(key) if key is not None else None
-    return Chain(w3, rpc_url, chain_id, account, receipt_timeout)
+    chain = Chain(urls, chain_id, account, receipt_timeout, timeout)
+    for ep in chain._endpoints:
+        ep.chain_id = ids.get(ep.url)
+    chain._active = next(i for i, ep in enumerate(chain._endpoints) if ep.chain_id is not None)
+    if report is not None:
+        chain.set_reporter(report)
+        down = "".join(f"; {f.url} {f.reason}" for f in failures)
+        say(f"rpc: {chain.rpc_url} answered (chain {chain_id}){down}")
+    return chain
 
 
 def _is_loopback(url: str) -> bool:

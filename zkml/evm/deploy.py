@@ -54,13 +54,16 @@ def open_chain(store: Store, rpc_url: str | None = None, key_file: str | Path | 
                progress: Callable[[str], None] = lambda _: None) -> Chain:
     """Connect to ``rpc_url`` (key from ``$ZKML_PRIVATE_KEY`` or ``key_file``), or to the embedded chain.
 
+    ``rpc_url`` may be an ordered comma-separated list (failover, see
+    :mod:`zkml.evm.chain`); ``progress`` hears which endpoint answered.
+
     Raises:
-        ChainError: dead RPC, or the embedded anvil cannot start.
+        ChainError: no endpoint answers, endpoints on different chains, or the embedded anvil cannot start.
         ToolError: anvil is not installed.
     """
     key = load_private_key(key_file)
     if rpc_url:
-        return connect(rpc_url, key, allow_dev_key=True)
+        return connect(rpc_url, key, allow_dev_key=True, report=progress)
     info = chain_up(store.root)
     progress(f"embedded chain: anvil at {info.rpc_url} (chain {info.chain_id})")
     return connect(info.rpc_url, key, allow_dev_key=True, expected_chain_id=info.chain_id)
