@@ -61,6 +61,25 @@ def _task_body(witness: bytes, blobs: list[Blob], cache_root: str | None) -> dic
             "task_seconds": time.perf_counter() - t0}
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a dead ``HOST:PORT`` (``ray.init`` would retry for minutes).
+
+    Raises:
+        ConfigError: malformed, or nothing listening there.
+    """
+    if address == "auto":
+        return
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address!r}: expected HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ConfigError(f"cannot join the Ray cluster at {address!r}: {e.strerror or e}") from None
+
+
 class RayProver:
     """A :data:`zkml.prove.ProveChunks` backend running each proof as a Ray task.
 
@@ -86,6 +105,7 @@ class RayProver:
         import ray
 
         if not ray.is_initialized():
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, logging_level="ERROR", log_to_driver=False,
                          include_dashboard=False, configure_logging=False)
