@@ -4,6 +4,7 @@
     zkml registry finalize MODEL_ID                            # anyone, once the window has passed
     zkml registry challenge MODEL_ID PROOF_BUNDLE              # anyone, during the window
     zkml registry pause|unpause|rollback MODEL_ID              # emergency role
+    zkml registry check MODEL_ID FILE…                         # local files against the registered CIDs
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ def deploy(
                                                        "`zkml verify --onchain --batch-verify` checks many proofs with one pairing.")] = False,
     challenge_window: WindowOpt = None,
     emergency: Annotated[str | None, typer.Option("--emergency", help="Address given the registry's emergency role (pause, rollback) if this deploys the registry; never the admin (the sender). Default: nobody.")] = None,
+    dataset: Annotated[Path | None, typer.Option("--dataset", help="Dataset file (e.g. the .npz the model was trained/tested on): its CID goes into the record's metadata.")] = None,
     rpc_url: RpcOpt = None,
     key_file: KeyFileOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Generate, compile (solc-js), size-check, deploy and register a circuit's verifier."""
+    """Generate, compile (solc-js), size-check, deploy and register a circuit's verifier (with the artifacts' CIDs)."""
     from zkml.evm.deploy import deploy_circuit, open_chain
     from zkml.pipeline import resolve_circuit
     from zkml.evm.registry.signing import load_signing_key
@@ -57,7 +59,8 @@ def deploy(
         chain = open_chain(st, rpc_url, key_file, progress=report)
         return deploy_circuit(circuit, st, chain, model_id=model_id, reusable=reusable, evm_version=evm_version,
                               dataset_root=dataset_root, sign_key=sign_key, batch=batch,
-                              challenge_window=challenge_window, emergency=emergency, progress=report)
+                              challenge_window=challenge_window, emergency=emergency, dataset_file=dataset,
+                              progress=report)
 
     r = run(go)
     v = r.verifier
@@ -72,6 +75,9 @@ def deploy(
         f"  tx        {r.registration.get('tx')} (gas {r.registration.get('gas')})",
         f"  id        {r.model_id_hex} (name '{r.model_id}' in the owner's namespace)",
         *([f"  batch     deferred verifier {r.batch['address']} in the record, for verifyBatch"] if r.batch else []),
+        *[f"  cid       {name:9} {c['cid']}" + ("" if c["kind"] == "ipfs-raw-leaf" else f" ({c['kind']})")
+          for name, c in (r.registration.get("cids") or {}).items()],
+        f"  rpc       {r.rpc_url}",
     ]))
 
 
@@ -84,6 +90,7 @@ def show(
     """The model's on-chain record and its history (from the registry's events)."""
     from zkml.evm.deploy import ensure_existing_registry, open_chain
     from zkml.evm.deploy import resolve_model
+    from zkml.commitments.cid import parse_metadata_uri
     from zkml.evm.registry import code_hash
     from zkml.store import Store
 
@@ -106,11 +113,15 @@ def show(
             "current_version": info.current_version, "latest_version": info.latest_version, "paused": info.paused,
             "pending": None if info.pending is None else str(info.pending), "record": rec,
             "history": [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in events]}
-    lines = [f"model {data['model_id']} on chain {chain.chain_id}: version {info.current_version}"
+    data["rpc_url"] = chain.rpc_url
+    lines = [f"model {data['model_id']} on chain {chain.chain_id} (via {chain.rpc_url}): version {info.current_version}"
              + (" (PAUSED)" if info.paused else "") + f", owner {info.owner}"]
     lines.append(f"  pin: owner {info.owner} + verifier code hash {rec['verifier_code_hash']}"
                  + ("" if same_code else "  (CODE CHANGED: the registry refuses this verifier)"))
     lines += [f"  {k:18} {v}" for k, v in rec.items() if k != "layout"]
+    meta = parse_metadata_uri(info.record.metadata_uri)
+    data["cids"] = meta.cids
+    lines += [f"  cid {name:14} {cid}" for name, cid in meta.cids.items()]
     if info.pending is not None:
         lines.append(f"  pending update     {info.pending}")
     lines.append(f"  history ({len(events)} events):")
@@ -236,7 +247,35 @@ def challenge(
                       f"({r['status']}); active version stays {r['current_version']}\n  tx {r['tx']} (gas {r['gas']})")
 
 
+def check(
+    model_id: ModelIdArg,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE…", help="Local files (ONNX, settings, vk, verifier source, dataset).")],
+    rpc_url: RpcOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Confirm local files against the CIDs in the model's on-chain record. Exit 1 when one matches none."""
+    from zkml.evm.deploy import check_registered, open_chain
+    from zkml.store import Store
+
+    report = progress(json_out)
+
+    def go() -> dict[str, Any]:
+        st = Store(store)
+        return check_registered(st, open_chain(st, rpc_url, progress=report), model_id, list(files))
+
+    r = run(go)
+    lines = [f"model {r['model_id'][:18]}… version {r['version']} on chain {r['chain_id']} (via {r['rpc_url']}):"]
+    for f in r["files"]:
+        verdict = ("matches the registered " + ", ".join(f["matches"])) if f["matches"] else "MATCHES NO REGISTERED CID"
+        lines.append(f"  {f['path']}  {f['cid']}  {verdict}")
+    emit(json_out, r, "\n".join(lines))
+    if not r["ok"]:
+        raise typer.Exit(1)
+
+
 registry_app.command("show")(show)
+registry_app.command("check")(check)
 registry_app.command("propose")(propose)
 registry_app.command("finalize")(finalize)
 registry_app.command("challenge")(challenge)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from zkml.circuit import Circuit
+from zkml.commitments.cid import metadata_uri as cid_metadata_uri
 from zkml.errors import ChainError, ConfigError
 from zkml.evm.anvil import chain_up
 from zkml.evm.chain import Chain, connect, load_private_key
@@ -203,6 +204,7 @@ def deploy_circuit(
     batch: bool = False,
     challenge_window: int | None = None,
     emergency: str | None = None,
+    dataset_file: str | Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> DeployResult:
     """Generate, compile, deploy and register ``circuit``'s verifier.
@@ -215,6 +217,11 @@ def deploy_circuit(
     registered without one gets it only by an update (``zkml registry
     propose … --batch-verify``). ``challenge_window`` (default: the
     registry's minimum) is how long the model's next update must wait.
+
+    Unless ``metadata_uri`` is given, the record's metadata names the circuit
+    and the IPFS CIDs of its ONNX, settings, vk, verifier source and
+    ``dataset_file`` (:func:`artifact_cids`, format in
+    :mod:`zkml.commitments.cid`); the registration block timestamps them.
 
     Raises:
         VerifierTooLarge: over EIP-170 without ``reusable``.
@@ -249,6 +256,9 @@ def deploy_circuit(
     else:
         if batch:
             binfo = ensure_deferred(circuit, store, chain, evm_version=evm_version, progress=progress)
+        cids = artifact_cids(circuit, store, vinfo, dataset_file)
+        if not metadata_uri:
+            metadata_uri = cid_metadata_uri(circuit.circuit_id, {k: v["cid"] for k, v in cids.items()})
         record = circuit_record(circuit, deployment, dataset_root=dataset_root, metadata_uri=metadata_uri,
                                 deferred=binfo["address"] if binfo else None, challenge_window=challenge_window)
         if sign_key is not None:
@@ -261,6 +271,7 @@ def deploy_circuit(
                         "owner": owner, "signed": sign_key is not None, "tx": receipt.tx_hash,
                         "gas": receipt.gas_used, "block": receipt.block,
                         "deferred": binfo["address"] if binfo else None,
+                        "metadata_uri": metadata_uri, "cids": cids,
                         "versions": {"1": {"circuit_id": circuit.circuit_id, "verifier": deployment.address}}}
         rec["models"][mid] = registration
         save_records(store, chain, rec)
@@ -268,6 +279,68 @@ def deploy_circuit(
         binfo = {"address": registration.get("deferred")}
     return DeployResult(chain.chain_id, chain.rpc_url, mid, mid_hex, circuit.circuit_id, vinfo, registry.address,
                         registration, binfo)
+
+
+def artifact_cids(circuit: Circuit, store: Store, vinfo: dict[str, Any],
+                  dataset_file: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The content ids of what a deployment stands on: ONNX, settings, vk, verifier source, dataset file.
+
+    Each entry is ``{"cid", "kind", "size", "file"}`` (kind: see :mod:`zkml.commitments.cid`). The ONNX
+    is the circuit's copy when it has the registered digest; the verifier source is the one whose
+    sha256 the store recorded at deployment (left out when that file is gone).
+
+    Raises:
+        InputError: ``dataset_file`` cannot be read.
+    """
+    from zkml.commitments.cid import cid_of_file
+    from zkml.util import sha256_file
+
+    files: dict[str, Path] = {}
+    if circuit.onnx.is_file() and sha256_file(circuit.onnx) == circuit.model_sha256:
+        files["onnx"] = circuit.onnx
+    else:
+        source = Path(str(circuit.manifest["model"].get("source") or ""))
+        if source.is_file() and sha256_file(source) == circuit.model_sha256:
+            files["onnx"] = source
+    files["settings"] = circuit.settings_path
+    files["vk"] = circuit.vk
+    sol = store.circuit_evm_dir(circuit.circuit_id) / (
+        "Halo2VerifierReusable.sol" if vinfo.get("reusable") else "Halo2Verifier.sol")
+    if sol.is_file() and sha256_file(sol) == vinfo.get("sol_sha256"):
+        files["verifier"] = sol
+    if dataset_file is not None:
+        files["dataset"] = Path(dataset_file)
+    out = {}
+    for name, path in files.items():
+        c = cid_of_file(path)
+        out[name] = {"cid": c.cid, "kind": c.kind, "size": c.size, "file": str(path)}
+    return out
+
+
+def check_registered(store: Store, chain: Chain, model: str, paths: list[str | Path]) -> dict[str, Any]:
+    """Local files against the CIDs in ``model``'s active record (the chain's word, not the store's).
+
+    Returns the registered CIDs and, per file, its CID and the artifacts it matches; ``ok`` is true
+    when every file matches one.
+
+    Raises:
+        ChainError / RegistryError: no registry, unknown model.
+        ConfigError: the record carries no CIDs (registered before they were recorded, or by another tool).
+        InputError: a file cannot be read.
+    """
+    from zkml.commitments.cid import check_files, parse_metadata_uri
+
+    registry = ensure_existing_registry(store, chain)
+    info = registry.model(resolve_model(store, chain, registry, model))
+    meta = parse_metadata_uri(info.record.metadata_uri)
+    if not meta.cids:
+        raise ConfigError(f"model {model!r} version {info.current_version} records no content ids "
+                          f"(metadata {info.record.metadata_uri[:80]!r})")
+    checks = check_files(meta.cids, list(paths))
+    return {"chain_id": chain.chain_id, "rpc_url": chain.rpc_url, "model_id": "0x" + info.model_id.hex(),
+            "version": info.current_version, "registered": meta.cids,
+            "files": [{"path": c.path, "cid": c.cid, "matches": list(c.matches)} for c in checks],
+            "ok": all(c.matches for c in checks)}
 
 
 def ensure_deferred(circuit: Circuit, store: Store, chain: Chain, *, evm_version: str = DEFAULT_EVM_VERSION,
