@@ -56,13 +56,18 @@ def default_root() -> Path:
 
 def tool_versions() -> dict[str, str]:
     """Versions recorded in every manifest and bundle."""
-    import ezkl
-    import onnx
+    from importlib.metadata import PackageNotFoundError, version
 
+    import ezkl
+
+    try:
+        onnx_version = version("onnx")  # the installed distribution: no `import onnx` (~0.8 s) on the prove path
+    except PackageNotFoundError:
+        onnx_version = "unknown"
     return {
         "zkml": __version__,
         "ezkl": str(getattr(ezkl, "__version__", "unknown")),
-        "onnx": onnx.__version__,
+        "onnx": onnx_version,
         "python": platform.python_version(),
     }
 
