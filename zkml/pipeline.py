@@ -80,7 +80,7 @@ def resolve_circuit(
                              max_seconds=max_seconds, max_memory_gb=max_memory_gb)
     if p.suffix == ".onnx":
         info = load_model(p, check_ops=False)
-        opts = replace(options or CircuitOptions(), **overrides)
+        opts = replace(options or CircuitOptions(), **overrides).validate()  # bad flags: one line, before any work
         if calibration is not None:
             return compile_model(p, read_feed(calibration, info.inputs), opts, store=store, srs_path=srs,
                                  progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
