@@ -213,3 +213,16 @@ def test_child_env_scrubs_secrets_from_a_real_child(monkeypatch: pytest.MonkeyPa
 ])
 def test_is_secret_env(name: str, secret: bool) -> None:
     assert keys.is_secret_env(name) is secret
+
+
+def test_anvil_child_gets_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real anvil started by zkml while secrets are in the environment: its /proc environ holds none of them."""
+    from zkml.evm.anvil import Anvil
+
+    monkeypatch.setenv("ZKML_PRIVATE_KEY", "0x" + "11" * 32)
+    monkeypatch.setenv("ZKML_VRF_SK", "22" * 32)
+    with Anvil.start() as a:
+        environ = open(f"/proc/{a.pid}/environ", "rb").read().split(b"\0")
+    names = {e.split(b"=", 1)[0] for e in environ if e}
+    assert b"PATH" in names
+    assert b"ZKML_PRIVATE_KEY" not in names and b"ZKML_VRF_SK" not in names

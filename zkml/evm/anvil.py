@@ -199,6 +199,8 @@ class Anvil:
                 log = open(log_path, "ab+")  # noqa: SIM115 - closed below / handed to the child
             else:
                 log = tempfile.TemporaryFile()  # noqa: SIM115
+            from zkml.keys import child_env
+
             try:
                 proc = subprocess.Popen(
                     _command(binary, p, state, chain_id, hardfork),
@@ -206,6 +208,7 @@ class Anvil:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=detached,
+                    env=child_env(),  # anvil needs no secret
                 )
             except OSError as e:
                 log.close()

@@ -209,6 +209,8 @@ def _cache_lookup(cache_file: Path) -> dict[str, Any] | None:
 
 
 def _run_solc(node_modules: Path, std_input: dict[str, Any], roots: list[Path]) -> dict[str, Any]:
+    from zkml.keys import child_env
+
     node = find_node()
     request = {"input": std_input, "roots": [str(r) for r in roots], "nodeModules": str(node_modules)}
     try:
@@ -218,7 +220,7 @@ def _run_solc(node_modules: Path, std_input: dict[str, Any], roots: list[Path]) 
             capture_output=True,
             timeout=COMPILE_TIMEOUT_S,
             check=False,
-            env={**os.environ, "NODE_OPTIONS": "--max-old-space-size=4096"},
+            env=child_env({"NODE_OPTIONS": "--max-old-space-size=4096"}),  # no secret reaches node
         )
     except subprocess.TimeoutExpired as e:
         raise ToolError(f"solc-js did not finish within {COMPILE_TIMEOUT_S:.0f}s") from e

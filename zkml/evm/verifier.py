@@ -161,7 +161,9 @@ class VerifyResult(NamedTuple):
 
 
 def _run_ezkl(args: dict[str, Any]) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
+    from zkml.keys import child_env
+
+    env = {k: v for k, v in child_env().items() if k.lower() not in ("no_proxy",)}  # no secret reaches ezkl
     env.update(HTTP_PROXY=_BLACKHOLE_PROXY, HTTPS_PROXY=_BLACKHOLE_PROXY, ALL_PROXY=_BLACKHOLE_PROXY,
                http_proxy=_BLACKHOLE_PROXY, https_proxy=_BLACKHOLE_PROXY, all_proxy=_BLACKHOLE_PROXY)
     try:
