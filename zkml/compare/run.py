@@ -172,7 +172,10 @@ def compare_model(
         raise ConfigError(
             f"the circuit takes samples of shape {list(circuit.sample_shape)}, {onnx_path} of shape {list(info.sample_shape)}"
         )
-    samples = check_samples(circuit, samples)
+    if len(circuit.inputs) != 1 or circuit.inputs[0].kind != "float":
+        raise ConfigError("zkml compare handles models with one float input; this circuit has "
+                          f"{len(circuit.inputs)} input(s) ({', '.join(f'{i.name}: {i.dtype}' for i in circuit.inputs)})")
+    samples = np.asarray(check_samples(circuit, samples)[circuit.inputs[0].name], dtype=np.float64)
     checks.append(Check(
         "model digest", info.sha256 == circuit.model_sha256,
         f"circuit {circuit.circuit_id} was built from model {circuit.model_sha256[:16]}…"
