@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from zkml_cli import committee as _committee
 from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Model name, registered in the owner's namespace (default: the ONNX file stem).")]
@@ -282,6 +283,7 @@ registry_app.command("challenge")(challenge)
 registry_app.command("pause")(pause)
 registry_app.command("unpause")(unpause)
 registry_app.command("rollback")(rollback)
+_committee.register(registry_app)  # committee, approve, execute (k-of-n; cli/committee.py)
 
 
 def register(app: typer.Typer) -> None:

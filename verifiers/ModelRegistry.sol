@@ -200,14 +200,16 @@ contract ModelRegistry is AccessControl, IERC5267 {
     uint256 private immutable _cachedChainId;
     address private immutable _cachedThis;
 
-    mapping(bytes32 => Model) private _models;
-    mapping(bytes32 => ModelRecord[]) private _versions; // _versions[id][v - 1]
-    mapping(bytes32 => VersionStatus[]) private _status; // parallel to _versions
-    mapping(bytes32 => uint64[]) private _accepted; // stack of accepted versions; top == current
+    mapping(bytes32 => Model) internal _models;
+    mapping(bytes32 => ModelRecord[]) internal _versions; // _versions[id][v - 1]
+    mapping(bytes32 => VersionStatus[]) internal _status; // parallel to _versions
+    mapping(bytes32 => uint64[]) internal _accepted; // stack of accepted versions; top == current
     /// @notice keccak256 of the compressed VRF public key an account proved it holds (I7); zero: none.
     mapping(address => bytes32) public auditorKey;
     /// @notice Who recorded proofKey(modelId, proof, instances) with verifyAndRecord (I8); zero: nobody.
     mapping(bytes32 => address) public recordedBy;
+    /// @notice The committee contract of a model (I9): may pause, unpause, roll back and hotfix it; zero: none.
+    mapping(bytes32 => address) public committeeOf;
     mapping(bytes32 => bool) private _auditRecorded; // keccak256(abi.encode(auditorKey, challengeDigest))
 
     // Errors (decoded by zkml's Python client into one-line messages)
@@ -252,6 +254,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error BadAuditorKeyProof(address account);
     error NotAnAuditor(address account);
     error AuditAlreadyRecorded(bytes32 auditorKey, bytes32 challengeDigest);
+    error NotCommittee(bytes32 modelId, address caller);
 
     // Events: the audit trail
     event ModelRegistered(
@@ -294,6 +297,8 @@ contract ModelRegistry is AccessControl, IERC5267 {
     event RecordSigned(
         bytes32 indexed modelId, uint64 indexed version, address indexed signer, bytes32 digest, bytes signature
     );
+    /// The model's committee changed (set by the owner while none was set, later only by the committee).
+    event CommitteeSet(bytes32 indexed modelId, address indexed committee, address indexed by);
     event DatasetRootSet(bytes32 indexed modelId, uint64 indexed version, bytes32 root, address indexed by);
     /// `account` proved it holds the VRF secret key of `publicKey` (compressed secp256k1).
     event AuditorKeyRegistered(address indexed account, bytes32 indexed keyHash, bytes publicKey);
@@ -328,16 +333,25 @@ contract ModelRegistry is AccessControl, IERC5267 {
         _cachedDomainSeparator = _buildDomainSeparator();
     }
 
+    // Modifiers call one internal function each, so their revert code is not copied into every function
+    // (the registry sits close to EIP-170's 24,576 bytes for evmVersion paris).
     modifier onlyModelOwner(bytes32 modelId) {
-        Model storage m = _models[modelId];
-        if (m.current == 0) revert UnknownModel(modelId);
-        if (m.owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+        _checkOwner(modelId);
         _;
     }
 
     modifier known(bytes32 modelId) {
-        if (_models[modelId].current == 0) revert UnknownModel(modelId);
+        _checkKnown(modelId);
         _;
+    }
+
+    function _checkKnown(bytes32 modelId) internal view {
+        if (_models[modelId].current == 0) revert UnknownModel(modelId);
+    }
+
+    function _checkOwner(bytes32 modelId) internal view {
+        _checkKnown(modelId);
+        if (_models[modelId].owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
     }
 
     /// @dev I5: no account ever holds both the admin and the emergency role.
@@ -429,18 +443,37 @@ contract ModelRegistry is AccessControl, IERC5267 {
         emit DatasetRootSet(modelId, version, root, msg.sender);
     }
 
-    /// @notice Activate the pending update once its challenge window has passed. Anyone may call.
+    /// @notice Activate the pending update once its challenge window has passed. Anyone may call; the
+    /// model's committee may call earlier (a hotfix: the committee contract checks k member approvals
+    /// over the exact pending record, I9).
     function finalize(bytes32 modelId) external known(modelId) {
+        uint64 deadline = _models[modelId].pending.deadline;
+        if (block.timestamp < deadline && msg.sender != committeeOf[modelId]) {
+            revert ChallengeWindowOpen(modelId, deadline);
+        }
+        _finalize(modelId);
+    }
+
+    /// @notice Name the model's committee: the owner while none is set, afterwards only the committee.
+    function setCommittee(bytes32 modelId, address committee) external known(modelId) {
+        address current = committeeOf[modelId];
+        if (msg.sender != (current == address(0) ? _models[modelId].owner : current)) {
+            revert NotCommittee(modelId, msg.sender);
+        }
+        committeeOf[modelId] = committee;
+        emit CommitteeSet(modelId, committee, msg.sender);
+    }
+
+    function _finalize(bytes32 modelId) internal {
         Model storage m = _models[modelId];
-        Pending memory p = m.pending;
-        if (p.version == 0) revert NoPendingUpdate(modelId);
-        if (block.timestamp < p.deadline) revert ChallengeWindowOpen(modelId, p.deadline);
+        uint64 version = m.pending.version;
+        if (version == 0) revert NoPendingUpdate(modelId);
         delete m.pending;
-        _status[modelId][p.version - 1] = VersionStatus.Accepted;
-        _accepted[modelId].push(p.version);
+        _status[modelId][version - 1] = VersionStatus.Accepted;
+        _accepted[modelId].push(version);
         uint64 previous = m.current;
-        m.current = p.version;
-        emit UpdateFinalized(modelId, p.version, previous);
+        m.current = version;
+        emit UpdateFinalized(modelId, version, previous);
     }
 
     /// @notice Fraud proof against the pending update: a proof valid under the proposed record, on the
@@ -550,20 +583,31 @@ contract ModelRegistry is AccessControl, IERC5267 {
 
     // Emergency controls (I5)
 
-    function pause(bytes32 modelId) external onlyRole(EMERGENCY_ROLE) known(modelId) {
+    /// @dev I5/I9: EMERGENCY_ROLE or the model's committee.
+    modifier emergencyOrCommittee(bytes32 modelId) {
+        _checkEmergencyOrCommittee(modelId);
+        _;
+    }
+
+    function _checkEmergencyOrCommittee(bytes32 modelId) internal view {
+        _checkKnown(modelId);
+        if (msg.sender != committeeOf[modelId]) _checkRole(EMERGENCY_ROLE);
+    }
+
+    function pause(bytes32 modelId) external emergencyOrCommittee(modelId) {
         if (_models[modelId].paused) revert ModelIsPaused(modelId);
         _models[modelId].paused = true;
         emit ModelPaused(modelId, msg.sender);
     }
 
-    function unpause(bytes32 modelId) external onlyRole(EMERGENCY_ROLE) known(modelId) {
+    function unpause(bytes32 modelId) external emergencyOrCommittee(modelId) {
         if (!_models[modelId].paused) revert ModelNotPaused(modelId);
         _models[modelId].paused = false;
         emit ModelUnpaused(modelId, msg.sender);
     }
 
     /// @notice Revoke the active version and reactivate the previous accepted one.
-    function rollback(bytes32 modelId) external onlyRole(EMERGENCY_ROLE) known(modelId) {
+    function rollback(bytes32 modelId) external emergencyOrCommittee(modelId) {
         uint64[] storage acc = _accepted[modelId];
         if (acc.length < 2) revert NothingToRollBack(modelId);
         uint64 from = acc[acc.length - 1];

@@ -200,3 +200,80 @@ def challenge_update(store: Store, chain: Chain, model_id: str, bundle: Bundle, 
             "status": registry.version_status(mid, rejected) if rejected else None}
 
 
+
+
+# Committee actions (k-of-n; verifiers/ModelCommittee.sol, zkml.evm.registry.committee)
+
+
+def _committee_for(store: Store, chain: Chain, model_id: str) -> tuple[Any, bytes, Any]:
+    from zkml.evm.registry.committee import Committee
+
+    registry = ensure_existing_registry(store, chain)
+    mid = resolve_model(store, chain, registry, model_id)
+    address = registry.committee_of(mid)
+    if address is None:
+        raise ConfigError(f"model '{model_id}' has no committee (`zkml registry committee {model_id} --member …`)")
+    chain.remember_abi(registry.contract.abi)
+    return registry, mid, Committee.at(chain, address)
+
+
+def committee_deploy(store: Store, chain: Chain, model_id: str, members: list[str], threshold: int) -> dict[str, Any]:
+    """Deploy a k-of-n committee for the store's registry and name it the model's committee (owner, once;
+    afterwards the committee hands itself over with ``set-committee``).
+
+    Raises:
+        InputError: no members.
+        RegistryError: bad threshold / members (``BadCommittee``), not the owner or a committee is set
+            (``NotCommittee``).
+    """
+    from zkml.evm.registry.committee import Committee
+
+    if not members:
+        raise InputError("a committee needs at least one --member")
+    registry = ensure_existing_registry(store, chain)
+    mid = resolve_model(store, chain, registry, model_id)
+    committee = Committee.deploy(chain, registry.address, members, threshold,
+                                 cache_dir=store.solc_cache(),
+                                 registry_abi=registry.contract.abi)
+    receipt = registry.set_committee(mid, committee.address)
+    return {"chain_id": chain.chain_id, "model_id": model_id, "model_id_hex": "0x" + mid.hex(),
+            "committee": committee.address, "members": committee.members(), "threshold": committee.threshold(),
+            "tx": receipt.tx_hash, "gas": receipt.gas_used}
+
+
+def committee_approve(store: Store, chain: Chain, model_id: str, action: str, key: Any,
+                      new_committee: str | None = None) -> Any:
+    """One member's :class:`~zkml.evm.registry.committee.Approval` of ``action`` (no transaction).
+
+    Raises:
+        ConfigError: the model has no committee.
+        InputError: not a member, unknown action, nothing pending to hotfix.
+    """
+    from zkml.evm.registry.committee import approve
+
+    _, mid, committee = _committee_for(store, chain, model_id)
+    return approve(committee, action, mid, key, new_committee)
+
+
+def committee_execute(store: Store, chain: Chain, model_id: str, action: str, approvals: list[Any]) -> dict[str, Any]:
+    """Submit approvals of ``action`` on ``model_id`` (any account); returns the receipt and the new state.
+
+    Raises:
+        InputError: an approval for another action or model than asked, or approvals that disagree.
+        RegistryError: the committee or the registry refused.
+    """
+    from zkml.evm.registry.committee import execute
+
+    registry, mid, committee = _committee_for(store, chain, model_id)
+    for a in approvals:
+        if a.action.action != action or a.action.model_id != mid:
+            raise InputError(f"approval by {a.signer} is for {a.action.action} on 0x{a.action.model_id.hex()}, "
+                             f"not {action} on '{model_id}'")
+    receipt = execute(committee, approvals)
+    info = registry.model(mid)
+    _follow_active(store, chain, model_id, info.current_version, info.record.verifier)
+    events = [n for n, _ in committee.events(receipt)] + [n for n, _ in registry.events(receipt)]
+    return {"chain_id": chain.chain_id, "model_id": model_id, "model_id_hex": "0x" + mid.hex(), "action": action,
+            "committee": committee.address, "signers": [a.signer for a in approvals], "tx": receipt.tx_hash,
+            "gas": receipt.gas_used, "block": receipt.block, "events": events,
+            "current_version": info.current_version, "paused": info.paused, "verifier": info.record.verifier}

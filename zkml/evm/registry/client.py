@@ -598,6 +598,21 @@ class Registry:
         return bool(self._call("verifyDatasetRow", self.model_id(model_id), [to_bytes32(p) for p in proof],
                                int(index), feature_bytes, label_bytes))
 
+    # Committee (verifiers/ModelCommittee.sol; zkml.evm.registry.committee)
+
+    def committee_of(self, model_id: str | bytes) -> str | None:
+        """The committee contract that may pause, unpause, roll back and hotfix the model (None: none)."""
+        who = str(self._call("committeeOf", self.model_id(model_id)))
+        return None if int(who, 16) == 0 else who
+
+    def set_committee(self, model_id: str | bytes, committee: str) -> TxReceipt:
+        """Name the model's committee (the owner while none is set; afterwards only the committee).
+
+        Raises:
+            RegistryError: ``NotCommittee``, unknown model.
+        """
+        return self._send("setCommittee", self.model_id(model_id), to_checksum_address(committee))
+
     # Reads
 
     def latest_version(self, model_id: str | bytes) -> int:

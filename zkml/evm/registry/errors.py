@@ -115,6 +115,29 @@ _MESSAGES: Final[dict[str, Any]] = {
     "ECDSAInvalidSignature": lambda a: "the signature is invalid (it recovers to no address)",
     "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
     "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
+    "NotCommittee": lambda a: f"{a['caller']} is not the committee of model {_h(a['modelId'])} (nor its owner while none is set)",
+    # verifiers/ModelCommittee.sol
+    "BadCommittee": lambda a: "a committee needs 1 <= threshold <= members, distinct non-zero members and a registry",
+    "UnknownAction": lambda a: f"unknown committee action {a['action']}",
+    "NotEnoughApprovals": lambda a: f"committee: {a['given']} approvals given, {a['threshold']} needed",
+    "DuplicateSigner": lambda a: f"committee: {a['signer']} approved twice; approvals must come from distinct members",
+    "NotMember": lambda a: (
+        f"committee: an approval recovers to {a['signer']}, not a member (another key, or signed for another "
+        "action, model, version, record, nonce, chain or committee)"
+    ),
+    "StaleNonce": lambda a: (
+        f"committee: the approval is for action #{a['signed']} of model {_h(a['modelId'])} but the next is "
+        f"#{a['expected']} (a replayed or outdated approval)"
+    ),
+    "VersionMismatch": lambda a: (
+        f"committee: the approval is for version {a['signed']} of model {_h(a['modelId'])}, but the action now "
+        f"applies to version {a['actual']}"
+    ),
+    "RecordMismatch": lambda a: (
+        f"committee: the approval names record {_h(a['signed'])}, but model {_h(a['modelId'])} has {_h(a['actual'])}"
+    ),
+    "NotThisCommittee": lambda a: f"committee: model {_h(a['modelId'])} is governed by {a['committee']}, not this committee",
+    "UnexpectedNewCommittee": lambda a: "committee: only set-committee names a new committee, and it must",
     "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} lacks the registry role {_h(a['neededRole'])}",
 }
 
