@@ -1,6 +1,7 @@
 # zkml: two commands on a fresh machine.
 #   make demo   set everything up (venv, pip, npm) and run compile -> prove -> verify on the bundled digits model
 #   make test   set up, then run the test suite (real proofs, real solc, real anvil)
+#   make test-fast  the fast loop: the suite without the chain/cluster/service modules and long tests
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -9,7 +10,7 @@ ZKML   := $(VENV)/bin/zkml
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup demo audit-demo test bench bench-gas clean
+.PHONY: setup demo audit-demo test test-fast bench bench-gas clean
 
 setup: $(STAMP) $(NPM_STAMP)
 
@@ -33,6 +34,10 @@ audit-demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The fast loop: everything but the chain/cluster/service modules and the long tests (pytest -m "not slow").
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
 	$(PY) benches/bench_prove.py

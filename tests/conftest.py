@@ -67,3 +67,18 @@ def mlp_bundle_file(mlp_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
     path = tmp_path_factory.mktemp("bundles") / "mlp_proof.json"
     mlp_bundle.save(path)
     return path
+
+
+# The fast loop (`make test-fast` = `pytest -m "not slow"`): whole modules that need a chain, a cluster or a
+# service are marked slow here, alongside the tests marked slow one by one. `make test` runs everything.
+SLOW_MODULES = {
+    "test_audit", "test_cid", "test_committee", "test_evm", "test_failover", "test_gate", "test_monitor", "test_onchain_cli",
+    "test_provenance_onchain", "test_redteam_audit", "test_redteam_onchain", "test_registry", "test_registry_cli",
+    "test_registry_fuzz", "test_report", "test_scale", "test_serve", "test_smt", "test_vrf_onchain",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
