@@ -104,9 +104,17 @@ def show(
         mid = resolve_model(st, chain, reg, model_id)
         info = reg.model(mid)
         same_code = code_hash(chain, info.record.verifier) == info.record.verifier_code_hash
-        return chain, info, reg.history(mid), same_code
+        committee = None
+        addr = reg.committee_of(mid)
+        if addr:
+            from zkml.evm.registry.committee import Committee
 
-    chain, info, events, same_code = run(go)
+            c = Committee.at(chain, addr)
+            actions = [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in c.history(mid)]
+            committee = {"address": addr, "members": c.members(), "threshold": c.threshold(), "actions": actions}
+        return chain, info, reg.history(mid), same_code, committee
+
+    chain, info, events, same_code, committee = run(go)
     rec = info.record.to_json()
     data = {"chain_id": chain.chain_id, "model_id": "0x" + info.model_id.hex(), "owner": info.owner,
             "pin": {"owner": info.owner, "verifier_code_hash": rec["verifier_code_hash"],
@@ -115,6 +123,7 @@ def show(
             "pending": None if info.pending is None else str(info.pending), "record": rec,
             "history": [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in events]}
     data["rpc_url"] = chain.rpc_url
+    data["committee"] = committee
     lines = [f"model {data['model_id']} on chain {chain.chain_id} (via {chain.rpc_url}): version {info.current_version}"
              + (" (PAUSED)" if info.paused else "") + f", owner {info.owner}"]
     lines.append(f"  pin: owner {info.owner} + verifier code hash {rec['verifier_code_hash']}"
@@ -123,6 +132,13 @@ def show(
     meta = parse_metadata_uri(info.record.metadata_uri)
     data["cids"] = meta.cids
     lines += [f"  cid {name:14} {cid}" for name, cid in meta.cids.items()]
+    if committee is not None:
+        lines.append(f"  committee          {committee['address']}: {committee['threshold']} of "
+                     f"{len(committee['members'])} ({', '.join(committee['members'])}), "
+                     f"{len(committee['actions'])} action(s)")
+        lines += [f"    block {a['block']:>6}  {a['event']}  {a['tx'][:18]}…" for a in committee["actions"]]
+    else:
+        lines.append("  committee          none (emergency actions: the registry's emergency role only)")
     if info.pending is not None:
         lines.append(f"  pending update     {info.pending}")
     lines.append(f"  history ({len(events)} events):")

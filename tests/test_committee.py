@@ -265,3 +265,26 @@ def test_without_committee_action_paths_are_unchanged(world: World, registry: Re
     with pytest.raises(RegistryError, match="lacks the registry role"):
         stranger.pause("0x" + registry.model_id("model-b").hex())
     assert registry.committee_of("model-b") is None
+
+
+def test_registry_show_lists_the_committee_and_its_actions(world: World, registry: Registry, committee: Committee,
+                                                           tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from zkml.store import Store
+    from zkml_cli.main import app
+
+    mid = registry.model_id("model-a")
+    execute(committee, approvals(committee, "pause", mid))
+    execute(committee, approvals(committee, "unpause", mid))
+    st = Store(tmp_path / "store")  # a store that knows this registry, as `zkml deploy` leaves it
+    st.chain_records(world.chain.chain_id).write_text(json.dumps(
+        {"chain_id": world.chain.chain_id, "registry": {"address": registry.address}, "verifiers": {}, "models": {}}))
+    r = CliRunner().invoke(app, ["registry", "show", "0x" + mid.hex(), "--rpc-url", world.chain.rpc_url,
+                                 "--store", str(st.root), "--json"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    c = json.loads(r.stdout)["committee"]
+    assert c["address"] == committee.address and c["threshold"] == 2 and len(c["members"]) == 3
+    assert [a["args"]["nonce"] for a in c["actions"]] == [0, 1]
