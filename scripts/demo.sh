@@ -12,8 +12,11 @@ echo
 echo "== 2. prove one held-out test digit"
 $ZKML prove circuits/digits_mlp.toml --input models/digits_input.json -o "$OUT/proof.json"
 echo
-echo "== 3. verify the proof bundle (SNARK + digests)"
+echo "== 3. verify the proof bundle: every claim bound or not, and by what"
 $ZKML verify "$OUT/proof.json"
+echo
+echo "== 3b. an auditor holding only the ONNX: does the proof's verifying key belong to it?"
+$ZKML reproduce models/digits_mlp.onnx "$OUT/proof.json"
 echo
 echo "== 4. a tampered bundle is refused"
 python3 - "$OUT/proof.json" "$OUT/tampered.json" <<'PY'
