@@ -69,6 +69,22 @@ def mlp_bundle_file(mlp_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
     return path
 
 
+def store_of_its_own(store: Store, circuit: Circuit, root: Path) -> tuple[Store, Circuit]:
+    """A store holding a copy of ``circuit`` (and the dev SRS files), for a test that deploys on its own anvil.
+
+    Deployment records are kept per chain id, and every anvil is chain 31337: a module that deploys on
+    its own node must not share the session store's records with the embedded chain's.
+    """
+    import shutil
+
+    from zkml.circuit import open_circuit
+
+    own = Store(root)
+    shutil.copytree(store.root / "srs", own.root / "srs")
+    shutil.copytree(circuit.folder, own.circuit_dir(circuit.circuit_id))
+    return own, open_circuit(own.circuit_dir(circuit.circuit_id), own)
+
+
 # The fast loop (`make test-fast` = `pytest -m "not slow"`): whole modules that need a chain, a cluster or a
 # service are marked slow here, alongside the tests marked slow one by one. `make test` runs everything.
 SLOW_MODULES = {

@@ -119,11 +119,19 @@ def node() -> Iterator[Anvil]:
 
 
 @pytest.fixture(scope="module")
-def deployed(node: Anvil, store: Store, mlp_circuit: Circuit) -> dict[str, Any]:
+def own_store(store: Store, mlp_circuit: Circuit, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """This module deploys on its own anvil (also chain 31337): keep its deployment records apart."""
+    from conftest import store_of_its_own
+
+    return store_of_its_own(store, mlp_circuit, tmp_path_factory.mktemp("cid-store"))[0]
+
+
+@pytest.fixture(scope="module")
+def deployed(node: Anvil, own_store: Store, mlp_circuit: Circuit) -> dict[str, Any]:
     """The digits MLP deployed with --dataset, over a failover list whose first endpoint is dead."""
     urls = f"http://127.0.0.1:{free_port()},{node.rpc_url}"
     r = runner.invoke(app, ["deploy", mlp_circuit.circuit_id, "--dataset", str(REPO / "models" / "digits_test.npz"),
-                            "--rpc-url", urls, "--store", str(store.root), "--json"])
+                            "--rpc-url", urls, "--store", str(own_store.root), "--json"])
     assert r.exit_code == 0, r.stderr
     return {"urls": urls, **json.loads(r.stdout)}
 
@@ -132,7 +140,7 @@ def _cli(store: Store, deployed: dict[str, Any], *args: str) -> Any:
     return runner.invoke(app, [*args, "--rpc-url", deployed["urls"], "--store", str(store.root)])
 
 
-def test_deploy_records_cids(deployed: dict[str, Any], mlp_circuit: Circuit, store: Store) -> None:
+def test_deploy_records_cids(deployed: dict[str, Any], mlp_circuit: Circuit, own_store: Store) -> None:
     cids = deployed["registration"]["cids"]
     assert set(cids) == {"onnx", "settings", "vk", "verifier", "dataset"}
     assert cids["vk"]["cid"] == cid_of_file(mlp_circuit.vk).cid
@@ -140,19 +148,19 @@ def test_deploy_records_cids(deployed: dict[str, Any], mlp_circuit: Circuit, sto
     assert cids["dataset"]["cid"] == cid_of_file(REPO / "models" / "digits_test.npz").cid
     uri = deployed["registration"]["metadata_uri"]
     assert uri.startswith(f"zkml:circuit:{mlp_circuit.circuit_id};onnx=bafk")
-    r = _cli(store, deployed, "registry", "show", "digits_mlp", "--json")
+    r = _cli(own_store, deployed, "registry", "show", "digits_mlp", "--json")
     assert r.exit_code == 0, r.stderr
     shown = json.loads(r.stdout)
     assert shown["record"]["metadata_uri"] == uri  # the chain's record, not the store's
     assert shown["cids"] == {k: v["cid"] for k, v in cids.items()}
-    r = _cli(store, deployed, "registry", "show", "digits_mlp")
+    r = _cli(own_store, deployed, "registry", "show", "digits_mlp")
     assert f"cid vk             {cids['vk']['cid']}" in r.stdout
     assert f"(via {deployed['urls'].split(',')[1]})" in r.stdout
 
 
-def test_registry_check(deployed: dict[str, Any], mlp_circuit: Circuit, store: Store, tmp_path: Path) -> None:
+def test_registry_check(deployed: dict[str, Any], mlp_circuit: Circuit, own_store: Store, tmp_path: Path) -> None:
     onnx = REPO / "models" / "digits_mlp.onnx"
-    r = _cli(store, deployed, "registry", "check", "digits_mlp", str(onnx), str(mlp_circuit.vk),
+    r = _cli(own_store, deployed, "registry", "check", "digits_mlp", str(onnx), str(mlp_circuit.vk),
              str(mlp_circuit.settings_path), str(REPO / "models" / "digits_test.npz"), "--json")
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
@@ -162,13 +170,13 @@ def test_registry_check(deployed: dict[str, Any], mlp_circuit: Circuit, store: S
     data = bytearray(onnx.read_bytes())
     data[-1] ^= 1
     bad.write_bytes(bytes(data))
-    r = _cli(store, deployed, "registry", "check", "digits_mlp", str(onnx), str(bad))
+    r = _cli(own_store, deployed, "registry", "check", "digits_mlp", str(onnx), str(bad))
     assert r.exit_code == 1
     assert "matches the registered onnx" in r.stdout and "MATCHES NO REGISTERED CID" in r.stdout
 
 
-def test_registry_check_refuses_cleanly(deployed: dict[str, Any], store: Store, tmp_path: Path) -> None:
-    r = _cli(store, deployed, "registry", "check", "digits_mlp", str(tmp_path / "missing.onnx"))
+def test_registry_check_refuses_cleanly(deployed: dict[str, Any], own_store: Store, tmp_path: Path) -> None:
+    r = _cli(own_store, deployed, "registry", "check", "digits_mlp", str(tmp_path / "missing.onnx"))
     assert r.exit_code == 2 and r.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'missing.onnx'}: not a file"
-    r = _cli(store, deployed, "registry", "check", "no-such-model", str(REPO / "models" / "digits_mlp.onnx"))
+    r = _cli(own_store, deployed, "registry", "check", "no-such-model", str(REPO / "models" / "digits_mlp.onnx"))
     assert r.exit_code == 2 and "is not registered" in r.stderr and "Traceback" not in r.stderr
