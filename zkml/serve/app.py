@@ -119,12 +119,14 @@ class Service:
 
     # Workers
     def start(self) -> None:
+        # Workers first, then the threads that feed them: a recovered queue is taken at once, and a worker
+        # started twice (by warm() and by its first job) would leave two processes behind one pipe.
+        for p in self.pools:
+            p.warm()
         for i in range(self.cfg.workers):
             t = threading.Thread(target=self._work, args=(i,), name=f"zkml-prover-{i}", daemon=True)
             t.start()
             self.threads.append(t)
-        for p in self.pools:
-            p.warm()
 
     def shutdown(self) -> None:
         self.stop.set()
