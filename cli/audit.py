@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import refuse, JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import refuse, JsonOpt, KeyFileOpt, RayOpt, RpcOpt, ServerOpt, StoreOpt, WorkersOpt, emit, progress, run
 
 app = typer.Typer(
     name="audit",
@@ -283,6 +283,9 @@ def respond_cmd(
     circuit: CircuitOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Response file to write.")] = Path("response.json"),
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a proof is abandoned.")] = 600.0,
+    workers: WorkersOpt = None,
+    ray: RayOpt = None,
+    server: ServerOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -295,7 +298,9 @@ def respond_cmd(
     def go() -> Any:
         from zkml.circuit import open_circuit
         from zkml.pipeline import resolve_circuit
+        from zkml.scale.route import ProveRoute
 
+        route = ProveRoute.from_flags(workers, ray, server)
         st = _store(store)
         ch = audit.Challenge.load(challenge)
         if circuit is not None:
@@ -308,7 +313,7 @@ def respond_cmd(
             except ConfigError:
                 raise ConfigError("pass --circuit: the challenged circuit is not in this store") from None
             circ = open_circuit(art_folder, st)
-        r = audit.respond(ch, data, circ, timeout=timeout, progress=report)
+        r = audit.respond(ch, data, circ, timeout=timeout, route=route, progress=report)
         r.save(out)
         return r
 
@@ -388,7 +393,9 @@ def check_cmd(
             onnx_sha = given
         artifacts = None
         if circuit is not None:
-            artifacts = _artifacts(circuit, st)
+            from zkml.circuit import named_artifacts
+
+            artifacts = named_artifacts(st, circuit=circuit)
             vk_sha = sha256_file(artifacts.vk)
             if pins.vk_sha256 is not None and vk_sha != pins.vk_sha256:
                 raise ConfigError(f"--circuit {circuit} has vk {vk_sha[:16]}…, the challenge audits vk {pins.vk_sha256[:16]}…")
@@ -415,13 +422,3 @@ def check_cmd(
         from zkml.errors import first_failure
 
         raise refuse(first_failure(list(rep.failures()), "audit failed"))
-
-
-def _artifacts(circuit: str, st: Any) -> Any:
-    from zkml.circuit import open_circuit
-    from zkml.verify import artifacts_from_dir
-
-    p = Path(circuit)
-    if p.is_dir() and not (p / "manifest.json").is_file():
-        return artifacts_from_dir(p)
-    return open_circuit(p if p.is_dir() else st.find_circuit(circuit), st).artifacts()

@@ -254,6 +254,33 @@ def artifacts_from_dir(folder: Path, srs: Path | None = None) -> Artifacts:
                      compiled=compiled if compiled.is_file() else None, source="folder")
 
 
+def named_artifacts(
+    store: Store, *, circuit: str | Path | None = None, settings: Path | None = None, vk: Path | None = None,
+    srs: Path | None = None,
+) -> Artifacts | None:
+    """The artifacts a user names: ``settings``/``vk``/``srs`` files, or ``circuit`` (an id or a folder).
+
+    A store id, or a folder that is one of the store's own circuits, is trusted; any other folder or
+    files are not. ``None`` when nothing is named.
+
+    Raises:
+        ConfigError: files named by halves, or both files and a circuit.
+        StoreError: missing files, unknown or corrupt circuit.
+    """
+    if settings is not None or vk is not None:
+        if not (settings and vk and srs):
+            raise ConfigError("--settings, --vk and --srs go together")
+        if circuit is not None:
+            raise ConfigError("give --circuit or --settings/--vk/--srs, not both")
+        return Artifacts(settings=Path(settings), vk=Path(vk), srs=Path(srs), source="files")
+    if circuit is None:
+        return None
+    p = Path(circuit)
+    if p.is_dir() and p.resolve().parent != store.circuits.resolve():
+        return artifacts_from_dir(p, srs)
+    return open_circuit(p if p.is_dir() else store.find_circuit(str(circuit)), store).artifacts()
+
+
 def visibility_name(v: Any) -> str:
     """ezkl writes ``"Public"`` or ``{"Hashed": {"hash_is_public": true, ...}}``; zkml says ``public``/``hashed``."""
     if isinstance(v, dict):

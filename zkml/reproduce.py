@@ -240,22 +240,12 @@ def reproduce_named(
         ConfigError: nothing (or too much) named to reproduce against.
         StoreError / ModelError / CircuitError: artifacts unusable.
     """
-    from zkml.circuit import artifacts_from_dir, artifacts_from_store, open_circuit
+    from zkml.circuit import artifacts_from_store, named_artifacts
 
-    named = sum(x is not None for x in (bundle, circuit, settings or vk))
-    if named != 1:
+    if sum(x is not None for x in (bundle, circuit, settings or vk)) != 1:
         raise ConfigError("name exactly one of: a proof bundle, --circuit DIR|ID, or --settings/--vk/--srs")
-    if settings is not None or vk is not None:
-        if not (settings and vk and srs):
-            raise ConfigError("--settings, --vk and --srs go together")
-        s, v, r = Path(settings), Path(vk), Path(srs)
-    elif circuit is not None:
-        p = Path(circuit)
-        art = artifacts_from_dir(p, srs) if p.is_dir() else open_circuit(store.find_circuit(str(circuit)), store).artifacts()
-        s, v, r = art.settings, art.vk, art.srs
-    else:
-        art = artifacts_from_store(bundle, store)
-        s, v, r = art.settings, art.vk, art.srs
+    art = named_artifacts(store, circuit=circuit, settings=settings, vk=vk, srs=srs) or artifacts_from_store(bundle, store)
+    s, v, r = art.settings, art.vk, art.srs
     if not Path(model).is_file():
         raise ModelError(f"model not found: {model}")
     return reproduce(Path(model), s, r, v, progress=progress)

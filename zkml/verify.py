@@ -54,10 +54,10 @@ from typing import Any
 import numpy as np
 
 from zkml.bundle import Bundle, ProofEntry
-from zkml.circuit import Artifacts, artifacts_from_dir, artifacts_from_store, open_circuit, visibility_name
+from zkml.circuit import Artifacts, artifacts_from_dir, artifacts_from_store, named_artifacts, visibility_name
 from zkml.errors import ConfigError, StoreError, ZkmlError
 from zkml.quant import felts_to_floats, int_to_felt, quantize
-from zkml.srs import SRSOrigin, identify, read_header
+from zkml.srs import SRSOrigin, identify, identify_digest, read_header
 from zkml.store import Store
 from zkml.reproduce import ReproductionMismatch, reproduce_for_bundle
 from zkml.util import native_output_captured, sha256_file, sha256_json
@@ -503,19 +503,8 @@ def verify(
         ConfigError: an inconsistent set of options.
         StoreError / ModelError / CircuitError: artifacts missing or unusable.
     """
-    if settings or vk:
-        if not (settings and vk and srs):
-            raise ConfigError("--settings, --vk and --srs go together")
-        if circuit is not None:
-            raise ConfigError("give --circuit or --settings/--vk/--srs, not both")
-        art = Artifacts(settings=Path(settings), vk=Path(vk), srs=Path(srs), source="files")
-    elif circuit is not None:
-        p = Path(circuit)
-        if p.is_dir():
-            art = artifacts_from_dir(p, srs)
-        else:
-            art = open_circuit(store.find_circuit(str(circuit)), store).artifacts()
-    else:
+    art = named_artifacts(store, circuit=circuit, settings=settings, vk=vk, srs=srs)
+    if art is None:
         if srs is not None and model is None:
             raise ConfigError("--srs goes with --circuit DIR or --settings/--vk")
         try:
@@ -532,7 +521,8 @@ def verify(
             return Verdict(False, detail, [{"name": "reproduction", "ok": False, "detail": detail}],
                            e.reproduction.seconds)
     verdict = verify_bundle(bundle, art)
-    origin = identify(art.srs, store, trusted=trusted_srs)
+    origin = (identify_digest(bundle.srs_sha256, bundle.srs_logrows, store, trusted=trusted_srs) if verdict.valid
+              else identify(art.srs, store, trusted=trusted_srs))  # valid: the file's digest is the bundle's
     claims = verdict.claims
     if verdict.valid:
         claims = (*claims, Claim("srs", {"sha256": origin.sha256, "kind": origin.kind}, origin.trusted, origin.label))
