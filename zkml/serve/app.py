@@ -134,6 +134,7 @@ class Service:
             p.close()  # a running proof dies; its job stays `running` on disk and is retried on restart
         for t in self.threads:
             t.join(timeout=10)
+        self.queue.close()
 
     def _work(self, i: int) -> None:
         from zkml.prove import prove

@@ -9,12 +9,15 @@ A job is accepted only once it is on disk. On start, jobs left ``queued`` or
 ``running`` by a stopped or crashed service are queued again (a ``running``
 one counts as an interrupted attempt; after :data:`MAX_ATTEMPTS` it is failed,
 explicitly); a job whose bundle is complete but whose state was not yet
-updated is marked done. A client's ``request_id`` maps to one job, so a
+updated is marked done, and half-written temp files of a crash are removed (the
+folder is held by one service at a time, ``.lock``). A client's ``request_id`` maps to one job, so a
 retried POST gets the job it already created instead of a second one.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import threading
 import time
@@ -97,7 +100,25 @@ class JobQueue:
         self.cond = threading.Condition()
         self.recovered = {"requeued": 0, "done": 0, "failed": 0}
         root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._lock(root)
         self._recover()
+
+    @staticmethod
+    def _lock(root: Path) -> int:
+        """Hold the job folder for this process: two services on one folder would both re-queue its jobs."""
+        fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"job folder {root} is in use by another running zkml serve") from None
+        return fd
+
+    def close(self) -> None:
+        """Release the job folder (the lock also goes with the process)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # Persistence
     def _dir(self, job_id: str) -> Path:
@@ -118,7 +139,11 @@ class JobQueue:
         from zkml.errors import BundleError
 
         for d in sorted(self.root.iterdir(), key=lambda p: p.name):
-            if not (d.is_dir() and JOB_ID.fullmatch(d.name) and (d / "job.json").is_file()):
+            if not (d.is_dir() and JOB_ID.fullmatch(d.name)):
+                continue
+            for tmp in d.glob(".*.tmp"):  # a crashed service's half-written file; this process holds the folder
+                tmp.unlink(missing_ok=True)
+            if not (d / "job.json").is_file():
                 continue
             try:
                 job = Job.from_json(read_json(d / "job.json"))
