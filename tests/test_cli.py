@@ -173,3 +173,32 @@ def test_installed_zkml_usage_error_is_one_line() -> None:
     r = subprocess.run([exe, "prove", "--bogus", "x"], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "No such option: --bogus" in r.stderr
+
+
+# The lean warm path: a compiled model is proven without parsing ONNX or loading what proving does not need
+_HEAVY_PROBE = (
+    "import sys\n"
+    "from zkml_cli.main import app\n"
+    "sys.argv = ['zkml', 'prove', *sys.argv[1:]]\n"
+    "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+    "heavy = [m for m in ('onnx', 'ml_dtypes', 'onnxruntime', 'torch', 'web3', 'ray', 'fastapi', 'matplotlib') if m in sys.modules]\n"
+    "print('HEAVY', code, ','.join(heavy), file=sys.stderr)\n"
+)
+
+
+@pytest.mark.parametrize("by", ["onnx", "id"])
+def test_warm_prove_imports_no_onnx(by: str, mlp_circuit, store: Store, test_set, tmp_path: Path) -> None:
+    inp = tmp_path / "in.json"
+    inp.write_text(json.dumps({"input_data": [test_set[0][0].tolist()]}))
+    target = str(MLP) if by == "onnx" else mlp_circuit.circuit_id
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", _HEAVY_PROBE, target, "-i", str(inp),
+                        "-o", str(tmp_path / "p.json"), "--store", str(store.root)],
+                       capture_output=True, text=True, timeout=300)
+    line = [x for x in r.stderr.splitlines() if x.startswith("HEAVY")][-1].split(" ")
+    assert line[1] == "0", r.stderr
+    assert line[2:] == [""], f"a warm prove imported {line[2]}"
+    assert f"circuit {mlp_circuit.circuit_id} (cached)" in r.stdout
+    from zkml.bundle import Bundle
+    from zkml.verify import verify
+
+    assert verify(Bundle.load(tmp_path / "p.json"), store).valid

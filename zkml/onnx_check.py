@@ -20,22 +20,21 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import shape_inference
 
 from zkml.errors import ModelError, UnsupportedOpsError
 from zkml.util import native_output_captured, sha256_bytes
 
+if TYPE_CHECKING:  # `import onnx` costs ~0.8 s (ml_dtypes): only the functions that parse a graph import it
+    import onnx
+
 # ONNX element types zkml feeds, by the kind the circuit gives them
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64",
-                onnx.TensorProto.FLOAT16: "float16"}
-_INT_TYPES = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT16: "int16",
-              onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.UINT16: "uint16",
-              onnx.TensorProto.UINT32: "uint32"}
-_BOOL_TYPES = {onnx.TensorProto.BOOL: "bool"}
+# onnx.TensorProto.DataType numbers (fixed by the ONNX spec, onnx.proto3), so this module imports without onnx
+_FLOAT_TYPES = {1: "float32", 11: "float64", 10: "float16"}  # FLOAT, DOUBLE, FLOAT16
+_INT_TYPES = {7: "int64", 6: "int32", 5: "int16", 3: "int8", 2: "uint8", 4: "uint16", 12: "uint32"}
+_BOOL_TYPES = {9: "bool"}  # BOOL
 
 # Equivalent rewrites for ops ezkl does not lay out (shown with the refusal)
 SUGGESTIONS: dict[str, str] = {
@@ -146,6 +145,8 @@ def _dtype(p: Path, vi: onnx.ValueInfoProto) -> str:
     for table in (_FLOAT_TYPES, _INT_TYPES, _BOOL_TYPES):
         if et in table:
             return table[et]
+    import onnx
+
     raise ModelError(f"{p}: input '{vi.name}' has element type {onnx.TensorProto.DataType.Name(et)}, "
                      "which no circuit input can carry (use float, int or bool)")
 
@@ -177,6 +178,9 @@ def parse_model(data: bytes, where: str = "model") -> onnx.ModelProto:
     Raises:
         ModelError: not ONNX, empty, or refused by ``onnx.checker``.
     """
+    import onnx
+    from onnx import shape_inference
+
     try:
         model = onnx.load_from_string(data)
     except Exception as e:  # protobuf raises its own DecodeError types
@@ -274,6 +278,8 @@ def check_coverage(path: Path, model: onnx.ModelProto | None = None, run_args: A
             ezkl_settings(path, Path(tmp) / "settings.json", run_args)
         except RuntimeError as e:
             if model is None:
+                import onnx
+
                 model = onnx.load(str(path))
             raise coverage_error(model, str(e)) from None
 

@@ -18,6 +18,7 @@ from zkml.inputs import read_feed
 from zkml.onnx_check import load_model
 from zkml.recipe import load_recipe
 from zkml.store import Store
+from zkml.util import sha256_file
 
 
 def find_calibration(onnx_path: Path) -> Path | None:
@@ -36,15 +37,11 @@ def model_circuits(store: Store, onnx_sha256: str) -> list[Circuit]:
     return [open_circuit(store.circuit_dir(cid), store) for cid in store.model_circuit_ids(onnx_sha256)]
 
 
-def _matches(c: Circuit, overrides: dict[str, object], srs: Path | None) -> bool:
+def _matches(c: Circuit, overrides: dict[str, object], srs_sha256: str | None) -> bool:
     opts = c.options
     if any(getattr(opts, k, object()) != (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()):
         return False
-    if srs is not None:
-        from zkml.util import sha256_file
-
-        return c.srs.kind != "dev" and c.srs.sha256 == sha256_file(srs)
-    return True
+    return srs_sha256 is None or (c.srs.kind != "dev" and c.srs.sha256 == srs_sha256)
 
 
 def resolve_circuit(
@@ -79,17 +76,25 @@ def resolve_circuit(
         return compile_model(r.model, cal, r.options, store=store, srs_path=srs or r.srs, progress=progress,
                              max_seconds=max_seconds, max_memory_gb=max_memory_gb)
     if p.suffix == ".onnx":
-        info = load_model(p, check_ops=False)
         opts = replace(options or CircuitOptions(), **overrides).validate()  # bad flags: one line, before any work
+        if calibration is None:
+            # The warm path: a model already compiled is found by the file's digest, without parsing ONNX
+            # (the circuit was built, and its model checked, from these very bytes)
+            try:
+                model_sha256 = sha256_file(p)
+            except OSError:
+                model_sha256 = None  # load_model below says what is wrong with the path
+            known = model_circuits(store, model_sha256) if model_sha256 else []
+            srs_sha256 = sha256_file(srs) if srs is not None else None  # once, not per candidate circuit
+            fit = [c for c in known if _matches(c, overrides, srs_sha256)]
+            if fit:
+                if len(known) > 1:
+                    progress(f"{p.name}: using its current circuit {fit[0].circuit_id} (of {len(known)} compiled)")
+                return fit[0], True
+        info = load_model(p, check_ops=False)
         if calibration is not None:
             return compile_model(p, read_feed(calibration, info.inputs), opts, store=store, srs_path=srs,
                                  progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
-        known = model_circuits(store, info.sha256)
-        fit = [c for c in known if _matches(c, overrides, srs)]
-        if fit:
-            if len(known) > 1:
-                progress(f"{p.name}: using its current circuit {fit[0].circuit_id} (of {len(known)} compiled)")
-            return fit[0], True
         if not info.inputs:
             progress(f"{p.name}: a graph without inputs: nothing to calibrate on, compiling it")
             return compile_model(p, {}, opts, store=store, srs_path=srs, progress=progress,
