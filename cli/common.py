@@ -32,6 +32,16 @@ RpcOpt = Annotated[
     typer.Option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC URL, or an ordered comma-separated list to fail over between (default: the embedded anvil chain)."),
 ]
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", help="Local prover processes for many proofs (default: from the cores and memory)."),
+]
+RayOpt = Annotated[str | None, typer.Option("--ray", help="Prove on a Ray cluster: ADDRESS (host:port) or auto.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", help="Prover service URL[,URL…] (zkml serve), tried in order, then local proving; token in $ZKML_SERVE_TOKEN."),
+]
+
 T = TypeVar("T")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from zkml.util import printable
-from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import JsonOpt, KeyFileOpt, RayOpt, RpcOpt, ServerOpt, StoreOpt, WorkersOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit folder or a circuit id.")]
 CalibrationOpt = Annotated[Path | None, typer.Option("--calibration", "-c", help="Calibration data (.json/.npy/.npz).")]
@@ -133,9 +133,9 @@ def prove(
     output_visibility: OutVisOpt = None,
     srs: SrsOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a proof is abandoned.")] = 600.0,
-    workers: Annotated[int | None, typer.Option("--workers", help="Local prover processes for many proofs (default: from the cores and memory).")] = None,
-    ray: Annotated[str | None, typer.Option("--ray", help="Prove on a Ray cluster: ADDRESS (host:port) or auto.")] = None,
-    server: Annotated[str | None, typer.Option("--server", help="Prover service URL[,URL…] (zkml serve), tried in order, then local proving; token in $ZKML_SERVE_TOKEN.")] = None,
+    workers: WorkersOpt = None,
+    ray: RayOpt = None,
+    server: ServerOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -146,9 +146,10 @@ def prove(
     report = progress(json_out)
 
     def go() -> Any:
-        from zkml.scale.route import prove_target
+        from zkml.scale.route import ProveRoute, prove_target
 
         t = time.perf_counter()
+        route = ProveRoute.from_flags(workers, ray, server)
         raw = read_raw(input)
 
         def resolve() -> Any:
@@ -158,7 +159,7 @@ def prove(
                                      output_visibility=output_visibility),
             )
 
-        c, hit, b, via = prove_target(target, raw, _store(store), resolve, workers=workers, ray=ray, server=server,
+        c, hit, b, via = prove_target(target, raw, _store(store), resolve, route=route,
                                       timeout=timeout, progress=report)
         b.save(out)
         return c, hit, b, via, time.perf_counter() - t

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkml_cli.common import refuse, JsonOpt, RpcOpt, StoreOpt, emit, progress, run
+from zkml_cli.common import refuse, JsonOpt, RayOpt, RpcOpt, ServerOpt, StoreOpt, WorkersOpt, emit, progress, run
 
 ConfigArg = Annotated[Path, typer.Argument(help="Gate config (TOML): models, test set, thresholds.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for report.json, report.md and the proof bundles.")]
@@ -24,15 +24,20 @@ def gate(
     out: OutOpt = Path("zkml-gate"),
     store: StoreOpt = None,
     rpc_url: RpcOpt = None,
+    workers: WorkersOpt = None,
+    ray: RayOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compile, sample, prove, verify (locally and on chain) and compare every model; exit 1 if a threshold fails."""
     from zkml.gate import load_config, run_gate
+    from zkml.scale.route import ProveRoute
     from zkml.store import Store
 
     def go() -> Any:
+        route = ProveRoute.from_flags(workers, ray, server)
         cfg = load_config(config)
-        return run_gate(cfg, store=Store(store), out_dir=out, rpc_url=rpc_url, progress=progress(json_out))
+        return run_gate(cfg, store=Store(store), out_dir=out, rpc_url=rpc_url, route=route, progress=progress(json_out))
 
     report = run(go)
     emit(json_out, report.as_dict(),

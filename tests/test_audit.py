@@ -35,6 +35,7 @@ from zkml.bundle import Bundle
 from zkml.circuit import Circuit
 from zkml.commitments import CommittedDataset, build_commitment, hex32, row_leaf, write_commitment
 from zkml.prove import prove
+from zkml.scale.route import ProveRoute
 from zkml.store import Store
 from zkml.util import sha256_json
 from zkml_cli.main import app
@@ -97,8 +98,8 @@ def challenge(mlp_circuit: Circuit, committed: CommittedDataset, float_wrong: se
 
 @pytest.fixture(scope="module")
 def honest(challenge: Challenge, mlp_circuit: Circuit) -> Response:
-    """The honest owner's response: the k sampled rows proven in one bundle (k proofs at batch 1)."""
-    return audit.respond(challenge, TEST_SET, mlp_circuit)
+    """The honest owner's response: the k sampled rows proven in one bundle (k proofs at batch 1), on a pool of 2."""
+    return audit.respond(challenge, TEST_SET, mlp_circuit, route=ProveRoute(workers=2))
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +198,7 @@ def test_honest_audit_passes(honest: Response, challenge: Challenge, store: Stor
     b = honest.bundle
     assert [r.index for r in honest.rows] == list(challenge.indices)
     assert len(b.proofs) == K and b.circuit_id == mlp_circuit.circuit_id  # batch 1: one proof per row
+    assert {p["backend"] for p in b.meta.provers} == {"pool"} and len({p["pid"] for p in b.meta.provers}) == 2
     # The proven inputs are the sampled rows, bit for bit, and the labels are the committed ones
     x, y = test_set
     assert np.array_equal(np.asarray(b.to_json()["input"]["values"]).reshape(K, -1), x[list(challenge.indices)].astype(np.float64))

@@ -52,7 +52,7 @@ def test_bundled_config_passes(store: Store, mlp_circuit: Circuit, tmp_path: Pat
     env = {**os.environ, "ZKML_VRF_SK": TEST_SK, "GITHUB_STEP_SUMMARY": str(summary), "ZKML_STORE": str(store.root)}
     env.pop("ZKML_RPC_URL", None)
     zkml = shutil.which("zkml", path=str(REPO / ".venv" / "bin")) or "zkml"
-    proc = subprocess.run([zkml, "gate", "zkml.toml", "--out", str(tmp_path / "out")], cwd=REPO, env=env,
+    proc = subprocess.run([zkml, "gate", "zkml.toml", "--out", str(tmp_path / "out"), "--workers", "2"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "gate: PASS" in proc.stdout
@@ -80,6 +80,9 @@ def test_bundled_config_passes(store: Store, mlp_circuit: Circuit, tmp_path: Pat
     bundle = json.loads(Path(m["bundle"]).read_text())
     x = np.load(TEST_SET)["x"]
     assert np.allclose(np.asarray(bundle["input"]["values"]), x[m["sample"]["indices"]])
+    # --workers 2: the 16 proofs ran on the warm pool, in two worker processes
+    provers = bundle["metadata"]["provers"]
+    assert len(provers) == 16 and {p["backend"] for p in provers} == {"pool"} and len({p["pid"] for p in provers}) == 2
     # Markdown for the job summary
     md = summary.read_text()
     assert md.startswith("## zkml gate: PASS") and f"| gas | {max(m['onchain']['gas']):,} |" in md and "digits-mlp" in md

@@ -148,6 +148,7 @@ def respond(
     circuit: Circuit,
     *,
     timeout: float | None = None,
+    route: Any = None,
     progress: Progress = _quiet,
 ) -> Response:
     """Prove the challenged rows of the dataset at ``data_path`` with ``circuit`` (one bundle, batched).
@@ -159,7 +160,8 @@ def respond(
             or a row is not exactly representable in the circuit's float32 input.
         InputError / ProofError / ProveTimeout: as :func:`zkml.prove.prove`.
     """
-    from zkml.prove import DEFAULT_TIMEOUT_S, prove
+    from zkml.prove import DEFAULT_TIMEOUT_S
+    from zkml.scale.route import ProveRoute
 
     t0 = time.perf_counter()
     # Inputs validation: the challenge
@@ -205,7 +207,8 @@ def respond(
     # Procedure: prove all sampled rows in one bundle, then attach the Merkle evidence
     progress(f"proving rows {idx} with circuit {circuit.circuit_id} (batch {circuit.batch_size})")
     samples = features.reshape(len(idx), *circuit.sample_shape)
-    bundle = prove(circuit, samples, reveal_input=True, timeout=timeout or DEFAULT_TIMEOUT_S, progress=progress)
+    bundle = (route or ProveRoute()).prove(circuit, samples, reveal_input=True, timeout=timeout or DEFAULT_TIMEOUT_S,
+                                           progress=progress)
     rows = tuple(
         RowEvidence(i, tuple(float(v) for v in features[p]), float(dataset.labels[i]), tree.leaf(i),
                     tuple(tree.proof(i)))

@@ -108,6 +108,7 @@ def run_gate(
     store: Any,
     out_dir: str | Path,
     rpc_url: str | None = None,
+    route: Any = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> GateReport:
     """Run every check of ``config`` and write ``report.json``/``report.md`` and the bundles to ``out_dir``.
@@ -141,7 +142,7 @@ def run_gate(
         chain = _Chain(rpc_url, stack)
         for spec in config.models:
             progress(f"[{spec.name}] gating {spec.path.name}")
-            reports.append(_gate_model(spec, config, x, y, ts_sha, key, store, out, chain, progress))
+            reports.append(_gate_model(spec, config, x, y, ts_sha, key, store, out, chain, route, progress))
     if any(m.circuit.get("srs_insecure") for m in reports):
         from zkml.srs import DEV_WARNING
 
@@ -171,14 +172,15 @@ def _load_test_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _gate_model(
     spec: ModelSpec, config: GateConfig, x: np.ndarray, y: np.ndarray, ts_sha: str, key: VrfKey,
-    store: Any, out: Path, chain: _Chain, progress: Callable[[str], None],
+    store: Any, out: Path, chain: _Chain, route: Any, progress: Callable[[str], None],
 ) -> ModelReport:
     from zkml.errors import CircuitError, ModelError
     from zkml.inputs import to_samples
     from zkml.pipeline import resolve_circuit
-    from zkml.prove import prove
     from zkml.recipe import load_recipe
+    from zkml.scale.route import ProveRoute
 
+    route = route or ProveRoute()
     th = spec.thresholds
     rep = ModelReport(spec.name, _rel(spec.path, config.path.parent), thresholds=th.as_dict())
     checks = rep.checks
@@ -221,7 +223,7 @@ def _gate_model(
     t = time.perf_counter()
     progress(f"[{spec.name}] proving {len(indices)} sample(s) (batch {circuit.batch_size})")
     try:
-        bundle = prove(circuit, samples, progress=progress)
+        bundle = route.prove(circuit, samples, progress=progress)
     except ConfigError:
         raise
     except ZkmlError as e:  # ProofError, ProveTimeout, InputError (a row beyond the circuit's range)

@@ -6,10 +6,60 @@ The CLI only parses flags; this decides, so the gate, audits and the Python API 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ProveRoute:
+    """Where many proofs run: the ``--workers`` / ``--ray`` / ``--server`` flags, parsed once.
+
+    ``zkml prove``, the gate and ``zkml audit respond`` all take one, so each reaches the same routes.
+    """
+
+    workers: int | None = None
+    """Local warm prover processes (None: from the cores and memory)."""
+    ray: str | None = None
+    """A Ray cluster address or ``auto``."""
+    servers: tuple[str, ...] = ()
+    """Prover service URLs, tried in order before proving here."""
+    token: str | None = field(default=None, repr=False)
+    """The services' bearer token (from ``$ZKML_SERVE_TOKEN``; never printed)."""
+
+    @classmethod
+    def from_flags(cls, workers: int | None = None, ray: str | None = None, server: str | None = None) -> ProveRoute:
+        """Validate the flags.
+
+        Raises:
+            ConfigError: ``--workers`` below 1, a ``--server`` that is not an http(s) URL.
+        """
+        import os
+
+        from zkml.errors import ConfigError
+
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be at least 1, not {workers}")
+        urls = tuple(u.strip() for u in (server or "").split(",") if u.strip())
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ConfigError(f"--server {u!r}: expected an http:// or https:// URL")
+        token = None
+        if urls:
+            from zkml.serve import TOKEN_ENV
+
+            token = os.environ.get(TOKEN_ENV) or None
+        return cls(workers=workers, ray=ray or None, servers=urls, token=token)
+
+    def prove(self, circuit: Any, samples: Any, *, timeout: float | None = None, reveal_input: bool | None = None,
+              progress: Callable[[str], None] = lambda _: None) -> Any:
+        """:func:`zkml.scale.prove_many` on this route."""
+        from zkml.scale import prove_many
+
+        return prove_many(circuit, samples, workers=self.workers, ray=self.ray, server=self.servers or None,
+                          token=self.token, timeout=timeout, reveal_input=reveal_input, progress=progress)
 
 
 def remote_ref(target: str, store: Any) -> dict[str, str]:
@@ -63,35 +113,23 @@ def prove_target(
     store: Any,
     resolve: Callable[[], tuple[Any, bool]],
     *,
-    workers: int | None = None,
-    ray: str | None = None,
-    server: str | None = None,
+    route: ProveRoute = ProveRoute(),
     timeout: float = 600.0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[Any, bool, Any, str]:
     """``(circuit or None, cache_hit, bundle, what proved it)``.
 
-    ``server``: comma-separated URLs tried in order; if none proves it, proving falls back to this machine
-    (``ray`` or the pool) and says so. ``resolve`` returns ``(circuit, cache_hit)`` (compiling if it must).
+    ``route.servers`` are tried in order (by circuit id or model digest, before anything is compiled here);
+    if none proves it, proving falls back to this machine (``route.ray`` or the pool) and says so.
+    ``resolve`` returns ``(circuit, cache_hit)`` (compiling if it must).
 
     Raises:
         ConfigError / InputError / ProofError: as the route that ran raised.
     """
-    from zkml.errors import ConfigError
-
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be at least 1, not {workers}")
-    if server:
-        import os
-
-        from zkml.serve import TOKEN_ENV
+    if route.servers:
         from zkml.serve.client import ProverClient, ServiceUnavailable
 
-        urls = [u.strip() for u in server.split(",") if u.strip()]
-        for u in urls:
-            if not u.startswith(("http://", "https://")):
-                raise ConfigError(f"--server {u!r}: expected an http:// or https:// URL")
-        client = ProverClient(urls, token=os.environ.get(TOKEN_ENV) or None, progress=progress)
+        client = ProverClient(list(route.servers), token=route.token, progress=progress)
         try:
             b, url = client.prove(jsonable(raw), timeout=timeout, **remote_ref(target, store))
         except ServiceUnavailable as e:
@@ -103,8 +141,8 @@ def prove_target(
     c, hit = resolve()
     from zkml.scale import prove_many
 
-    b = prove_many(c, raw, workers=workers, ray=ray, timeout=timeout, progress=progress)
+    b = prove_many(c, raw, workers=route.workers, ray=route.ray, timeout=timeout, progress=progress)
     label = via(b)
-    if server:
+    if route.servers:
         label += " (fallback: no server proved it)"
     return c, hit, b, label
