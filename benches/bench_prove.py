@@ -89,7 +89,7 @@ def mode_raw(model: str, workdir: str, sample_json: str) -> None:
 def mode_lib_warm(model: str, store: str, sample_json: str) -> None:
     """zkml's library on a warm store: cache check + witness + worker prove (interpreter startup excluded)."""
     from zkml.inputs import read_raw
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.prove import prove
     from zkml.store import Store
 

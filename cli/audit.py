@@ -138,7 +138,7 @@ def commit_cmd(
         key = keys.load_vrf_key(vrf_key, suite)
         circ = None
         if circuit is not None:
-            from zkml.pipeline import resolve_circuit
+            from zkml.targets import resolve_circuit
 
             circ, _ = resolve_circuit(circuit, st, progress=report)
         oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
@@ -227,7 +227,7 @@ def challenge_cmd(
             assert key is not None
             circ = None
             if circuit is not None:
-                from zkml.pipeline import resolve_circuit
+                from zkml.targets import resolve_circuit
 
                 circ, _ = resolve_circuit(circuit, st, progress=report)
             if root is None:
@@ -297,7 +297,7 @@ def respond_cmd(
 
     def go() -> Any:
         from zkml.circuit import open_circuit
-        from zkml.pipeline import resolve_circuit
+        from zkml.targets import resolve_circuit
         from zkml.scale.route import ProveRoute
 
         route = ProveRoute.from_flags(workers, ray, server)

@@ -84,7 +84,7 @@ def compare(
     from zkml.compare import plot as draw
     from zkml.errors import ConfigError, InputError
     from zkml.inputs import read_raw, to_samples
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.recipe import load_recipe
     from zkml.store import Store
 

@@ -99,7 +99,7 @@ def compile(
     json_out: JsonOpt = False,
 ) -> None:
     """Calibrate, compile and set up a circuit (cached in the artifact store)."""
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
 
     t = time.perf_counter()
     c, hit = run(lambda: resolve_circuit(
@@ -141,7 +141,7 @@ def prove(
 ) -> None:
     """Prove an inference (compiling the circuit first if needed) and write a proof bundle."""
     from zkml.inputs import read_raw
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
 
     report = progress(json_out)
 

@@ -47,7 +47,7 @@ def deploy(
 ) -> None:
     """Generate, compile (solc-js), size-check, deploy and register a circuit's verifier (with the artifacts' CIDs)."""
     from zkml.evm.deploy import deploy_circuit, open_chain
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.evm.registry.signing import load_signing_key
     from zkml.store import Store
 
@@ -170,7 +170,7 @@ def propose(
     from zkml.evm.deploy import open_chain
     from zkml.evm.governance import propose_circuit
     from zkml.inputs import read_raw
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.store import Store
 
     report = progress(json_out)

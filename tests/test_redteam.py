@@ -436,7 +436,7 @@ def test_a_circuit_folder_outside_the_store_is_never_trusted(mlp_circuit: Circui
                                                              tmp_path: Path) -> None:
     """A complete, self-consistent copy of a store circuit, handed over as a folder, binds no model."""
     from zkml.circuit import open_circuit
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
 
     folder = tmp_path / "theirs" / mlp_circuit.circuit_id
     shutil.copytree(mlp_circuit.folder, folder)

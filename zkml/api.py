@@ -58,7 +58,7 @@ def compile(  # noqa: A001 - the verb users expect
     Raises:
         ModelError, ConfigError, CircuitError, SRSError.
     """
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
 
     circuit, _ = resolve_circuit(str(target), _store(store), calibration=Path(calibration) if calibration else None,
                                  overrides=options, srs=Path(srs) if srs else None, progress=progress)
@@ -84,7 +84,7 @@ def prove(
     """
     from zkml.circuit import Circuit
     from zkml.inputs import read_raw
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.prove import DEFAULT_TIMEOUT_S
     from zkml.prove import prove as _prove
 
@@ -141,7 +141,7 @@ def deploy(
     """
     from zkml.circuit import Circuit
     from zkml.evm.deploy import deploy_circuit, open_chain
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
 
     st = _store(store)
     c = circuit if isinstance(circuit, Circuit) else resolve_circuit(str(circuit), st, progress=progress)[0]

@@ -169,7 +169,7 @@ def load_config(path: str | Path = CONFIG_NAME) -> GateConfig:
         ConfigError: missing or invalid TOML, unknown key, wrong type or range,
             missing file, unusable recipe, duplicate model name.
     """
-    from zkml.pipeline import find_calibration
+    from zkml.targets import find_calibration
     from zkml.recipe import load_recipe
 
     cfg = Path(path).resolve()

@@ -176,7 +176,7 @@ def _gate_model(
 ) -> ModelReport:
     from zkml.errors import CircuitError, ModelError
     from zkml.inputs import to_samples
-    from zkml.pipeline import resolve_circuit
+    from zkml.targets import resolve_circuit
     from zkml.recipe import load_recipe
     from zkml.scale.route import ProveRoute
 
