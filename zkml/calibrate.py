@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from zkml.errors import CircuitError, ConfigError, ModelError, ResourceError
-from zkml.inputs import Feed, feed_len, feed_slice, to_ezkl_json, to_feed
+from zkml.inputs import Feed, batches, feed_len, feed_slice, to_ezkl_json, to_feed
 from zkml.onnx_check import ModelInfo
 from zkml.quant import felts_to_floats
 from zkml.util import native_output_captured
@@ -166,18 +166,6 @@ def float_outputs(onnx_path: Path, info: ModelInfo, samples: Any, batch: int) ->
 def _onnx_array(v: np.ndarray, spec: Any, batched: bool) -> np.ndarray:
     a = v.astype(np.dtype(spec.dtype))
     return a if batched else a.reshape(spec.shape)
-
-
-def batches(samples: np.ndarray, batch: int) -> list[np.ndarray]:
-    """Split into chunks of exactly ``batch`` samples, padding the last with its final sample."""
-    out = []
-    for i in range(0, len(samples), batch):
-        chunk = samples[i : i + batch]
-        if len(chunk) < batch:
-            pad = np.repeat(chunk[-1:], batch - len(chunk), axis=0)
-            chunk = np.concatenate([chunk, pad], axis=0)
-        out.append(chunk)
-    return out
 
 
 def padded_feed(feed: Feed, batch: int) -> Feed:

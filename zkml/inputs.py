@@ -300,3 +300,15 @@ def feed_from_revealed(values: list[Any], specs: Sequence[InputSpec], *, source:
         except ValueError:
             raise InputError(f"{source}: input '{s.name}' does not have shape {_fmt(s.shape)}") from None
     return to_feed(parts, specs, source=source)
+
+
+def batches(samples: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Split into chunks of exactly ``batch`` samples, padding the last with its final sample."""
+    out = []
+    for i in range(0, len(samples), batch):
+        chunk = samples[i : i + batch]
+        if len(chunk) < batch:
+            pad = np.repeat(chunk[-1:], batch - len(chunk), axis=0)
+            chunk = np.concatenate([chunk, pad], axis=0)
+        out.append(chunk)
+    return out

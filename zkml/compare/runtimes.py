@@ -38,7 +38,7 @@ def _chunks(samples: np.ndarray, info: ModelInfo) -> list[np.ndarray]:
     """All samples at once for a symbolic batch axis, else chunks of the fixed batch (last padded)."""
     if info.batch_symbolic:
         return [samples]
-    from zkml.calibrate import batches
+    from zkml.inputs import batches
 
     return batches(samples, int(info.batch_dim))
 
