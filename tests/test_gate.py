@@ -294,3 +294,32 @@ def test_bundled_config_and_workflow_parse() -> None:
     assert (t.min_accuracy, t.max_error, t.max_verify_gas, t.max_verifier_bytes) == (0.75, None, 650_000, 24_576)
     wf = (REPO / ".github" / "workflows" / "zkml-gate.yml").read_text()
     assert "zkml gate" in wf and "ZKML_VRF_SK" in wf
+
+
+def test_gate_on_a_named_chain_goes_through_open_chain(store: Store, mlp_circuit: Circuit, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--rpc-url: the gate connects as `zkml deploy --rpc-url` does (failover list; a dead endpoint is skipped)."""
+    from web3 import Web3
+
+    from zkml.evm.anvil import Anvil
+
+    monkeypatch.setenv("ZKML_VRF_SK", TEST_SK)
+    cfg = _write(tmp_path, f"""
+[test_set]
+path = "{TEST_SET}"
+[sample]
+size = 1
+[thresholds]
+min_accuracy = 0.0
+[[models]]
+path = "{MLP}"
+calibration = "{CALIBRATION}"
+""")
+    with Anvil.start() as node:
+        r = _gate(cfg, store, tmp_path / "out", "--json", "--rpc-url", f"http://127.0.0.1:1,{node.rpc_url}")
+        assert r.exit_code == 0, r.stdout + r.stderr
+        (m,) = json.loads(r.stdout)["models"]
+        assert m["onchain"]["rpc_url"] == node.rpc_url and m["onchain"]["chain_id"] == 31337
+        assert len(Web3(Web3.HTTPProvider(node.rpc_url)).eth.get_code(m["onchain"]["verifier"])) > 1000
+    r = _gate(cfg, store, tmp_path / "out2", "--rpc-url", "http://127.0.0.1:1")
+    assert r.exit_code == 2 and len(error_lines(r.stderr)) == 1 and "Traceback" not in r.stderr

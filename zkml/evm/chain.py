@@ -28,7 +28,6 @@ raise contains it.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +52,7 @@ from zkml.evm.abi import (
     encode_call,
     keccak_words,
 )
-from zkml.evm.anvil import ANVIL_CHAIN_ID, ANVIL_DEV_KEY, embedded_rpc_url
+from zkml.evm.anvil import ANVIL_CHAIN_ID, ANVIL_DEV_KEY
 from zkml.evm.keys import PRIVATE_KEY_ENV, _normalize_key, load_private_key
 from zkml.evm.solc import CompiledContract
 
@@ -61,7 +60,7 @@ from zkml.evm.solc import CompiledContract
 __all__ = [
     "DEFAULT_RECEIPT_TIMEOUT", "DEFAULT_RPC_TIMEOUT", "EIP170_LIMIT", "PRIVATE_KEY_ENV",
     "Chain", "Contract", "ContractRevert", "Deployment", "EventLog", "InsufficientFunds", "TxReceipt",
-    "connect", "connect_embedded", "decode_log", "decode_result", "decode_revert", "encode_call",
+    "connect", "decode_log", "decode_result", "decode_revert", "encode_call",
     "keccak_words", "load_private_key",
 ]
 
@@ -737,15 +736,3 @@ def connect(
 def _is_loopback(url: str) -> bool:
     host = re.sub(r"^[a-z]+://", "", url).split("/")[0].rsplit(":", 1)[0].strip("[]")
     return host in ("127.0.0.1", "localhost", "::1")
-
-
-def connect_embedded(store_dir: str | os.PathLike[str], private_key: str | None = None, **kwargs: Any) -> Chain:
-    """Connect to the store's running embedded chain (``zkml chain up``), dev key by default.
-
-    Raises:
-        ChainError: the embedded chain is not running.
-    """
-    url = embedded_rpc_url(store_dir)
-    if url is None:
-        raise ChainError("the embedded chain is not running: start it with `zkml chain up` or pass --rpc-url")
-    return connect(url, private_key, allow_dev_key=True, expected_chain_id=ANVIL_CHAIN_ID, **kwargs)

@@ -89,16 +89,19 @@ class _Chain:
     stack: ExitStack
     chain: Any = None
 
-    def get(self) -> Any:
+    def get(self, store: Any) -> Any:
         if self.chain is None:
             from zkml.evm.anvil import Anvil
-            from zkml.evm.chain import connect, load_private_key
+            from zkml.evm.chain import connect
+            from zkml.evm.deploy import open_chain
 
             if self.rpc_url is None:
+                # A scratch anvil, not the store's embedded chain: the gate judges a model before it is
+                # deployed, so its verdict neither depends on nor leaves state in the store's chain
                 node = self.stack.enter_context(Anvil.start())
                 self.chain = connect(node.rpc_url, allow_dev_key=True)
             else:
-                self.chain = connect(self.rpc_url, load_private_key(), allow_dev_key=True)
+                self.chain = open_chain(store, self.rpc_url)  # as `zkml deploy --rpc-url` (key, failover list)
         return self.chain
 
 
@@ -383,7 +386,7 @@ def _onchain(
     # Deploy and verify every proof
     t = time.perf_counter()
     progress(f"[{rep.name}] deploying the verifier and verifying {len(bundle.proofs)} proof(s) on chain")
-    ch = chain.get()
+    ch = chain.get(store)
     dep = deploy_verifier(ch, compiled)
     version = bundle.ezkl_version
     results = [verify_onchain(ch, dep, e.to_ezkl(version)) for e in bundle.proofs]
