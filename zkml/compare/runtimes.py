@@ -1,8 +1,9 @@
 """The runtimes :mod:`zkml.compare` executes: onnxruntime (the float reference), tract and torch.
 
-Each returns the model outputs of every sample flattened to
-``[samples, total elements]`` (outputs concatenated in model order), so every
-runtime is scored the same way. The circuit's outputs come from ezkl's
+Each takes the same named feed (:data:`zkml.inputs.Feed`: every model input,
+float inputs as float32, int/bool inputs as integers) and returns the model
+outputs of every sample flattened to ``[samples, total elements]`` (outputs
+concatenated in model order), so every runtime is scored the same way. The circuit's outputs come from ezkl's
 witness (:func:`zkml.calibrate.circuit_outputs`) or from a proof bundle.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from zkml.errors import ConfigError, ModelError
+from zkml.inputs import Feed, feed_len, feed_slice, to_feed
 from zkml.onnx_check import ModelInfo
 
 REFERENCE = "onnxruntime"
@@ -34,13 +36,33 @@ def _ort_session(onnx_path: Path) -> Any:
         raise ModelError(f"onnxruntime cannot load {onnx_path}: {str(e).splitlines()[0]}") from None
 
 
-def _chunks(samples: np.ndarray, info: ModelInfo) -> list[np.ndarray]:
-    """All samples at once for a symbolic batch axis, else chunks of the fixed batch (last padded)."""
-    if info.batch_symbolic:
-        return [samples]
-    from zkml.inputs import batches
+def as_feed(info: ModelInfo, samples: Any) -> Feed:
+    """``samples`` as a feed of the model's inputs: a feed as is (re-checked), or one array for a one-input model.
 
-    return batches(samples, int(info.batch_dim))
+    Raises:
+        InputError: the samples do not fit the model's inputs.
+    """
+    return to_feed(samples, info.inputs, source="input")
+
+
+def _calls(info: ModelInfo, feed: Feed) -> list[tuple[int, list[np.ndarray]]]:
+    """The session calls that run ``feed``: (samples in the call, one array per input in graph order).
+
+    A symbolic batch axis takes every sample at once; a fixed one takes chunks
+    of its size (the last padded by repeating its final sample); a model
+    without a batch axis (or without inputs) takes one sample per call.
+    """
+    specs = info.inputs
+    n = feed_len(feed)
+    if not specs:
+        return [(1, [])]
+    if not info.batched:
+        return [(1, [feed[s.name][i].reshape(s.shape).astype(np.dtype(s.dtype)) for s in specs]) for i in range(n)]
+    if info.batch_symbolic:
+        return [(n, [feed[s.name].astype(np.dtype(s.dtype)) for s in specs])]
+    b = int(info.batch_dim)
+    chunks = (feed_slice(feed, i, i + b, b) for i in range(0, n, b))
+    return [(b, [c[s.name].astype(np.dtype(s.dtype)) for s in specs]) for c in chunks]
 
 
 def _flatten(results: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
@@ -48,45 +70,67 @@ def _flatten(results: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, list[in
     return np.concatenate(parts, axis=1), [p.shape[1] for p in parts]
 
 
-def run_onnxruntime(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Float reference: outputs [n, total] and (name, size) per output.
+def run_onnxruntime(onnx_path: Path, info: ModelInfo, samples: Any) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Float reference on ``samples`` (a feed, or one array for a one-input model):
+    outputs [n, total] and (name, size) per output.
 
     Raises:
+        InputError: the samples do not fit the model's inputs.
         ModelError: onnxruntime cannot load or run the model.
     """
+    feed = as_feed(info, samples)
     sess = _ort_session(onnx_path)
     names = [o.name for o in sess.get_outputs()]
     rows, sizes = [], []
     try:
-        for chunk in _chunks(samples, info):
-            res = sess.run(None, {info.input_name: chunk.astype(np.float32)})
-            flat, sizes = _flatten(res, len(chunk))
+        for k, arrays in _calls(info, feed):
+            res = sess.run(None, {s.name: a for s, a in zip(info.inputs, arrays, strict=True)})
+            flat, sizes = _flatten(res, k)
             rows.append(flat)
     except Exception as e:
         raise ModelError(f"onnxruntime failed on {onnx_path}: {str(e).splitlines()[0]}") from None
-    return np.concatenate(rows, axis=0)[: len(samples)], list(zip(names, sizes, strict=True))
+    return np.concatenate(rows, axis=0)[: feed_len(feed)], list(zip(names, sizes, strict=True))
 
 
-def run_tract(onnx_path: Path, info: ModelInfo, samples: np.ndarray) -> np.ndarray:
-    """Second ONNX runtime (tract). Raises ImportError when it is not installed; other failures propagate."""
+TRACT_TYPES = {"float32": "f32", "float64": "f64", "float16": "f16", "int64": "i64", "int32": "i32", "int16": "i16",
+               "int8": "i8", "uint8": "u8", "bool": "bool"}
+"""numpy dtype name -> tract datum type (for its input facts)."""
+
+
+def run_tract(onnx_path: Path, info: ModelInfo, samples: Any) -> np.ndarray:
+    """Second ONNX runtime (tract) on the same feed. Raises ImportError when it is not installed; other failures propagate."""
     import tract
 
+    feed = as_feed(info, samples)
     rows = []
-    cache: dict[int, Any] = {}
-    for chunk in _chunks(samples, info):
-        n = len(chunk)
-        if n not in cache:
+    cache: dict[tuple[tuple[int, ...], ...], Any] = {}
+    for k, arrays in _calls(info, feed):
+        key = tuple(a.shape for a in arrays)
+        if key not in cache:
             model = tract.onnx().load(str(onnx_path))
-            model.set_input_fact(0, ",".join(str(d) for d in (n, *info.sample_shape)) + ",f32")
-            cache[n] = model.into_model().into_runnable()
-        res = cache[n].run([np.ascontiguousarray(chunk, dtype=np.float32)])
-        flat, _ = _flatten([t.to_numpy() for t in res], n)
+            for j, (s, a) in enumerate(zip(info.inputs, arrays, strict=True)):
+                model.set_input_fact(j, ",".join(str(d) for d in a.shape) + "," + TRACT_TYPES.get(s.dtype, s.dtype))
+            cache[key] = model.into_model().into_runnable()
+        res = cache[key].run([np.ascontiguousarray(a) for a in arrays])
+        flat, _ = _flatten([t.to_numpy() for t in res], k)
         rows.append(flat)
-    return np.concatenate(rows, axis=0)[: len(samples)]
+    return np.concatenate(rows, axis=0)[: feed_len(feed)]
+
+
+def check_torch_inputs(specs: Sequence[Any], spec: str | None) -> None:
+    """``--torch`` runs a module of one input (called with the batch of it); say so for any other model.
+
+    Raises:
+        ConfigError: a torch module is named for a model without exactly one input.
+    """
+    if spec is not None and len(specs) != 1:
+        names = ", ".join(s.name for s in specs) or "none"
+        raise ConfigError(f"--torch compares a module with one input; this model takes {len(specs)} ({names}): "
+                          "compare it without --torch")
 
 
 def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarray:
-    """The source torch module on ``samples``.
+    """The source torch module on ``samples`` (the batch of the model's one input, in its dtype).
 
     Raises:
         ConfigError: bad spec or weights file missing.
@@ -110,7 +154,8 @@ def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarra
     module.eval()
     try:
         with torch.no_grad():
-            out = module(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+            x = np.asarray(samples)
+            out = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32 if x.dtype.kind == "f" else x.dtype)))
     except Exception as e:
         raise ModelError(f"{spec} failed on the input: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     outs = list(out) if isinstance(out, list | tuple) else [out]

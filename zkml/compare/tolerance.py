@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from zkml.compare.runtimes import run_onnxruntime
+from zkml.compare.runtimes import as_feed, run_onnxruntime
 from zkml.errors import ConfigError
 from zkml.onnx_check import ModelInfo
 
@@ -61,8 +62,12 @@ def within(max_abs_error: float, tolerance: float) -> bool:
 # Fixed-point emulation
 
 
-def emulate_fixed_point(onnx_path: Path, info: ModelInfo, samples: np.ndarray, input_scale: int, param_scale: int) -> np.ndarray:
-    """onnxruntime outputs with float weights rounded to 2^-param_scale and inputs to 2^-input_scale.
+def emulate_fixed_point(onnx_path: Path, info: ModelInfo, samples: Any, input_scale: int, param_scale: int) -> np.ndarray:
+    """onnxruntime outputs with float weights rounded to 2^-param_scale and float inputs to 2^-input_scale.
+
+    ``samples`` is the feed every runtime gets (or one array for a one-input
+    model); int and bool inputs are fed unchanged (the circuit takes them at
+    scale 0, exactly).
 
     Float initializers and float ``Constant`` nodes are rounded the way ezkl
     quantizes them (round half away from zero), so the result differs from
@@ -91,5 +96,6 @@ def emulate_fixed_point(onnx_path: Path, info: ModelInfo, samples: np.ndarray, i
     with tempfile.TemporaryDirectory(prefix="zkml-emulate-") as tmp:
         path = Path(tmp) / "emulated.onnx"
         onnx.save(model, str(path))
-        out, _ = run_onnxruntime(path, info, grid(samples.astype(np.float32), input_scale))
+        feed = {k: grid(v, input_scale) if v.dtype.kind == "f" else v for k, v in as_feed(info, samples).items()}
+        out, _ = run_onnxruntime(path, info, feed)
     return out
