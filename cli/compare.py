@@ -1,4 +1,4 @@
-"""``zkml compare``: one input through onnxruntime, the circuit, tract and torch; or re-execute a proof bundle.
+"""``zkml compare``: one feed (every model input) through onnxruntime, the circuit, tract and torch; or re-execute a proof bundle.
 
 Exit codes: 0 every runtime agrees within tolerance, 1 a mismatch (the table
 says which, with numbers), 2 bad arguments or unusable files.
@@ -14,11 +14,11 @@ import typer
 from zkml_cli.common import refuse, JsonOpt, StoreOpt, emit, progress, run
 
 Target = Annotated[str, typer.Argument(help="An .onnx model, a circuits/*.toml recipe, a circuit id/folder, or a proof bundle (.json).")]
-InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="Input samples (.json/.npy/.npz; an .npz may carry labels y). Required for a model; for a bundle only when it does not reveal its input.")]
+InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="Input samples: ezkl JSON (one flattened list per input), a JSON object or .npz keyed by input name, or for one input a .npy/array (labels y may ride along). Required for a model; for a bundle only when it does not reveal its input.")]
 CircuitOpt = Annotated[str | None, typer.Option("--circuit", help="The circuit to compare against (id, folder or recipe); default: compile/find the model's own.")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Bundle mode: the ONNX the bundle names (default: the copy in its circuit folder).")]
 CalibrationOpt = Annotated[Path | None, typer.Option("--calibration", "-c", help="Calibration data, if the model's circuit must be compiled.")]
-TorchOpt = Annotated[str | None, typer.Option("--torch", help="Also run the source torch module: MODULE.py:FACTORY.")]
+TorchOpt = Annotated[str | None, typer.Option("--torch", help="Also run the source torch module: MODULE.py:FACTORY (models with one input).")]
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="A state_dict file to load into the --torch module.")]
 TolOpt = Annotated[float | None, typer.Option("--tolerance", help="Absolute circuit tolerance (default: derived from the circuit's scale).")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG of float vs circuit outputs and the error distribution.")]
@@ -36,6 +36,8 @@ def table(c: Any) -> str:
 
     head = (f"compare {Path(c.model_path).name} (sha256 {c.model_sha256[:12]}…) against circuit {c.circuit_id}"
             f" on {c.samples} sample(s)" + (" [proof bundle]" if c.mode == "bundle" else ""))
+    if len(c.inputs) > 1 or any(not dt.startswith("float") for _, _, dt in c.inputs):
+        head += "\n  inputs: " + ", ".join(f"{n} {dt}[{', '.join(map(str, sh))}]" for n, sh, dt in c.inputs)
     cols = ("runtime", "output", "max abs", "max rel", "argmax", "tolerance", "verdict")
     lines = [cols]
     for name, _ in c.outputs:
@@ -80,10 +82,10 @@ def compare(
 ) -> None:
     """Compare runtimes on the same input (float vs circuit vs tract vs torch); exit 1 on a mismatch."""
     from zkml.bundle import Bundle
-    from zkml.compare import check_tolerance, compare_bundle, compare_model, load_labels
+    from zkml.compare import check_tolerance, compare_bundle, compare_model, input_feed, load_labels
     from zkml.compare import plot as draw
     from zkml.errors import ConfigError, InputError
-    from zkml.inputs import read_raw, to_samples
+    from zkml.inputs import feed_len, read_raw
     from zkml.targets import resolve_circuit
     from zkml.recipe import load_recipe
     from zkml.store import Store
@@ -103,7 +105,8 @@ def compare(
             elif st.circuit_dir(b.circuit_id).is_dir():
                 c, _ = resolve_circuit(str(st.circuit_dir(b.circuit_id)), st)
             labels = load_labels(input, b.samples) if input is not None else None
-            return compare_bundle(b, onnx_path=model, circuit=c, samples=raw, labels=labels, torch_spec=torch,
+            feed = input_feed(raw, b.model.all_inputs, source=str(input)) if raw is not None else None
+            return compare_bundle(b, onnx_path=model, circuit=c, samples=feed, labels=labels, torch_spec=torch,
                                   torch_weights=weights, tolerance=tolerance, progress=report)
         # Model mode
         if model is not None:
@@ -119,9 +122,9 @@ def compare(
             onnx_path = None
         c, _ = resolve_circuit(circuit or target, st, calibration=calibration, progress=report)
         onnx_path = onnx_path or c.onnx
-        samples = to_samples(raw, c.sample_shape, source=str(input))
-        labels = load_labels(input, len(samples)) if input is not None else None
-        return compare_model(onnx_path, c, samples, labels=labels, torch_spec=torch, torch_weights=weights,
+        feed = input_feed(raw, c.inputs, source=str(input))
+        labels = load_labels(input, feed_len(feed)) if input is not None else None
+        return compare_model(onnx_path, c, feed, labels=labels, torch_spec=torch, torch_weights=weights,
                              tolerance=tolerance, progress=report)
 
     result = run(go)

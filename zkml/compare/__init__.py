@@ -1,5 +1,10 @@
 """Cross-runtime comparison: the same input through independent runtimes.
 
+A model may have any number of inputs (float inputs are quantized by the
+circuit, int and bool inputs are passed as integers, as ``zkml prove`` does)
+and any number of outputs: every runtime gets the same named feed, and every
+output is judged in its own row against its own tolerance.
+
 Runtimes, each compared against onnxruntime (the float reference):
 
 - ``circuit``: the quantized circuit. For a model, ezkl's witness of the
@@ -8,7 +13,8 @@ Runtimes, each compared against onnxruntime (the float reference):
   circuit's public artifacts are at hand).
 - ``tract``: a second, independent ONNX runtime (PyPI ``tract``), when installed.
 - ``torch``: the source module, when ``MODULE.py:FACTORY`` (and optionally a
-  state_dict) is given.
+  state_dict) is given; only for a model with one input (the module is called
+  with its batch).
 
 For every runtime and every model output we report the max absolute error,
 the max relative error (the max absolute error divided by the largest
@@ -47,8 +53,16 @@ from other weights than the torch module's).
 
 from zkml.compare.plot import plot
 from zkml.compare.result import Check, Comparison, OutputTolerance, Row
-from zkml.compare.run import LABEL_KEYS, compare_bundle, compare_model, input_commitment, load_labels
-from zkml.compare.runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
+from zkml.compare.run import (
+    LABEL_KEYS,
+    compare_bundle,
+    compare_model,
+    input_commitment,
+    input_feed,
+    load_input,
+    load_labels,
+)
+from zkml.compare.runtimes import REFERENCE, as_feed, run_onnxruntime, run_torch, run_tract
 from zkml.compare.tolerance import (
     FLOAT_RTOL,
     FLOOR_LSB,
@@ -61,8 +75,8 @@ from zkml.compare.tolerance import (
 )
 
 __all__ = [
-    "FLOAT_RTOL", "FLOOR_LSB", "LABEL_KEYS", "MARGIN", "REFERENCE",
+    "FLOAT_RTOL", "FLOOR_LSB", "LABEL_KEYS", "MARGIN", "REFERENCE", "as_feed",
     "Check", "Comparison", "OutputTolerance", "Row",
     "check_tolerance", "compare_bundle", "compare_model", "derive_tolerance", "emulate_fixed_point", "float_tolerance",
-    "input_commitment", "load_labels", "plot", "run_onnxruntime", "run_torch", "run_tract", "within",
+    "input_commitment", "input_feed", "load_input", "load_labels", "plot", "run_onnxruntime", "run_torch", "run_tract", "within",
 ]

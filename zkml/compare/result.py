@@ -115,6 +115,8 @@ class Comparison:
     """Max abs error recorded when the circuit was calibrated (context, not used in the verdict)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per runtime."""
+    inputs: list[tuple[str, tuple[int, ...], str]] = field(default_factory=list)
+    """Model inputs fed to every runtime: (name, sample shape, dtype), in graph order."""
 
     @property
     def failures(self) -> list[str]:
@@ -154,6 +156,7 @@ class Comparison:
             "model": {"path": self.model_path, "sha256": self.model_sha256},
             "circuit_id": self.circuit_id,
             "samples": self.samples,
+            "inputs": [{"name": n, "shape": list(sh), "dtype": dt} for n, sh, dt in self.inputs],
             "outputs": [{"name": n, "size": s} for n, s in self.outputs],
             "reference": REFERENCE,
             "rows": [r.as_dict() for r in self.rows],

@@ -1,4 +1,10 @@
-"""Running a comparison: a model (one input through every runtime) or a proof bundle (re-executed)."""
+"""Running a comparison: a model (one feed through every runtime) or a proof bundle (re-executed).
+
+A model may have any number of inputs and outputs. Every runtime gets the same
+named feed (:data:`zkml.inputs.Feed`, checked like ``zkml prove`` checks it:
+float inputs quantized by the circuit, int/bool inputs passed as integers),
+and every output is scored in its own row against its own tolerance.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,7 @@ import numpy as np
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
 from zkml.compare.result import Check, Comparison, OutputTolerance, Row
-from zkml.compare.runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
+from zkml.compare.runtimes import REFERENCE, check_torch_inputs, run_onnxruntime, run_torch, run_tract
 from zkml.compare.tolerance import (
     FLOOR_LSB,
     MARGIN,
@@ -26,9 +33,8 @@ from zkml.compare.tolerance import (
     within,
 )
 from zkml.errors import ConfigError, InputError
-from zkml.inputs import to_samples
+from zkml.inputs import Feed, feed_from_revealed, feed_len, read_raw, revealed_values, to_feed
 from zkml.onnx_check import ModelInfo, load_model
-from zkml.quant import int_to_felt, quantize
 from zkml.util import sha256_json
 
 LABEL_KEYS = ("y", "Y", "labels", "label", "targets")
@@ -82,7 +88,7 @@ def _rows_for(
 
 
 def _float_runtimes(
-    onnx_path: Path, info: ModelInfo, samples: np.ndarray, ref: np.ndarray, outputs: list[tuple[str, int]],
+    onnx_path: Path, info: ModelInfo, feed: Feed, ref: np.ndarray, outputs: list[tuple[str, int]],
     torch_spec: str | None, torch_weights: Path | None, progress: Callable[[str], None],
 ) -> tuple[list[Row], dict[str, np.ndarray], dict[str, float]]:
     rows: list[Row] = []
@@ -93,7 +99,7 @@ def _float_runtimes(
     progress("running tract")
     t = time.perf_counter()
     try:
-        tv = run_tract(onnx_path, info, samples)
+        tv = run_tract(onnx_path, info, feed)
     except ImportError:
         rows += [Row("tract", name, "not installed", "pip install tract (a second ONNX runtime)") for name, _ in outputs]
     except Exception as e:  # tract raises its own error type from native code
@@ -110,7 +116,7 @@ def _float_runtimes(
     else:
         progress(f"running torch module {torch_spec}")
         t = time.perf_counter()
-        tv = run_torch(torch_spec, torch_weights, samples)
+        tv = run_torch(torch_spec, torch_weights, feed[info.inputs[0].name])
         seconds["torch"] = time.perf_counter() - t
         values["torch"] = tv
         rows += _rows_for("torch", tv, ref, outputs, ftols)
@@ -142,10 +148,48 @@ def load_labels(path: str | Path, n: int) -> np.ndarray | None:
     return arr.astype(np.int64)
 
 
+def input_feed(raw: Any, specs: Sequence[Any], *, source: str = "input") -> Feed:
+    """What :func:`zkml.inputs.read_raw` returned, as a feed of ``specs`` (every format ``zkml prove`` reads).
+
+    Labels stored beside named arrays (``y``/``labels`` …, see :func:`load_labels`)
+    are not inputs: they are set aside unless an input has that name.
+
+    Raises:
+        InputError: an input missing or unknown, a shape or dtype that does not fit.
+    """
+    if isinstance(raw, dict):
+        names = {s.name for s in specs}
+        raw = {k: v for k, v in raw.items() if k in names or k not in LABEL_KEYS}
+    return to_feed(raw, specs, source=source)
+
+
+def load_input(path: str | Path, specs: Sequence[Any]) -> Feed:
+    """Read an input file into a feed of ``specs`` (see :func:`input_feed`).
+
+    Raises:
+        InputError: missing/unreadable file, or contents that do not fit ``specs``.
+    """
+    return input_feed(read_raw(path), specs, source=str(path))
+
+
+def _describe(specs: Sequence[Any]) -> str:
+    return ", ".join(f"{s.name} {s.dtype}[{', '.join(map(str, s.shape))}]" for s in specs) or "no inputs"
+
+
+def _same_inputs(expected: Sequence[Any], info: ModelInfo, who: str, onnx_path: str | Path) -> None:
+    """The ONNX takes the inputs the circuit (or bundle) was made for: names, sample shapes, dtypes."""
+    if [(s.name, tuple(s.shape), s.dtype) for s in expected] != [(s.name, tuple(s.shape), s.dtype) for s in info.inputs]:
+        raise ConfigError(f"{who} takes {_describe(expected)}; {onnx_path} takes {_describe(info.inputs)}")
+
+
+def _inputs_of(specs: Sequence[Any]) -> list[tuple[str, tuple[int, ...], str]]:
+    return [(s.name, tuple(int(d) for d in s.shape), s.dtype) for s in specs]
+
+
 def compare_model(
     onnx_path: str | Path,
     circuit: Circuit,
-    samples: np.ndarray,
+    samples: Any,
     *,
     labels: np.ndarray | None = None,
     torch_spec: str | None = None,
@@ -153,12 +197,17 @@ def compare_model(
     tolerance: float | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Comparison:
-    """Run ``samples`` through onnxruntime, the circuit (witness), tract and torch, and judge each.
+    """Run ``samples`` through onnxruntime, the circuit (witness), tract and torch, and judge each output.
+
+    ``samples``: a feed (input name -> ``[n, *shape]``), what :func:`zkml.inputs.read_raw`
+    returned, or one array for a one-input model. It is checked as ``zkml prove``
+    checks it (:func:`zkml.prove.check_samples`), and the same feed goes to every runtime.
 
     Raises:
         ModelError: the ONNX (or torch module) cannot be run.
-        InputError: the samples do not fit the circuit (shape, range).
-        ConfigError: bad tolerance, or circuit and model with different outputs.
+        InputError: the samples do not fit the circuit (input names, shapes, dtypes, range).
+        ConfigError: bad tolerance, circuit and model with different inputs or outputs,
+            or ``--torch`` for a model without exactly one input.
         CircuitError: ezkl could not compute the witness.
     """
     from zkml.calibrate import circuit_outputs
@@ -168,14 +217,10 @@ def compare_model(
     info = load_model(onnx_path, check_ops=False)
     checks: list[Check] = []
     # Inputs validation
-    if tuple(info.sample_shape) != tuple(circuit.sample_shape):
-        raise ConfigError(
-            f"the circuit takes samples of shape {list(circuit.sample_shape)}, {onnx_path} of shape {list(info.sample_shape)}"
-        )
-    if len(circuit.inputs) != 1 or circuit.inputs[0].kind != "float":
-        raise ConfigError("zkml compare handles models with one float input; this circuit has "
-                          f"{len(circuit.inputs)} input(s) ({', '.join(f'{i.name}: {i.dtype}' for i in circuit.inputs)})")
-    samples = np.asarray(check_samples(circuit, samples)[circuit.inputs[0].name], dtype=np.float64)
+    _same_inputs(circuit.inputs, info, "the circuit", onnx_path)
+    check_torch_inputs(circuit.inputs, torch_spec)
+    feed = check_samples(circuit, samples)
+    n = feed_len(feed)
     checks.append(Check(
         "model digest", info.sha256 == circuit.model_sha256,
         f"circuit {circuit.circuit_id} was built from model {circuit.model_sha256[:16]}…"
@@ -184,58 +229,90 @@ def compare_model(
     # Procedure
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    progress(f"running onnxruntime on {len(samples)} sample(s)")
-    ref, outputs = run_onnxruntime(Path(onnx_path), info, samples)
+    progress(f"running onnxruntime on {n} sample(s)")
+    ref, outputs = run_onnxruntime(Path(onnx_path), info, feed)
     seconds[REFERENCE] = time.perf_counter() - t
     settings = circuit.settings
     ra = settings["run_args"]
-    emulated = emulate_fixed_point(Path(onnx_path), info, samples, int(ra["input_scale"]), int(ra["param_scale"]))
+    emulated = emulate_fixed_point(Path(onnx_path), info, feed, int(ra["input_scale"]), int(ra["param_scale"]))
     tols = _tolerances(outputs, ref, emulated, settings["model_output_scales"], tol_override)
-    progress(f"computing circuit witnesses ({len(samples)} sample(s), batch {circuit.batch_size})")
+    progress(f"computing circuit witnesses ({n} sample(s), batch {circuit.batch_size})")
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="zkml-compare-") as tmp:
-        circ = circuit_outputs(circuit.compiled, settings, samples, Path(tmp))
+        circ = circuit_outputs(circuit.compiled, settings, feed, Path(tmp), circuit.inputs)
     seconds["circuit"] = time.perf_counter() - t
     values = {REFERENCE: ref, "circuit": circ}
     rows = _rows_for("circuit", circ, ref, outputs, [x.value for x in tols])
-    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, samples, ref, outputs, torch_spec, torch_weights, progress)
+    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, feed, ref, outputs, torch_spec, torch_weights, progress)
     cal = circuit.calibration.get("report", {}).get("max_abs_error")
     return Comparison(
         mode="model", model_path=str(onnx_path), model_sha256=info.sha256, circuit_id=circuit.circuit_id,
-        samples=len(samples), outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
+        samples=n, outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
         values={**values, **fvalues}, labels=labels, calibration_error=cal, seconds={**seconds, **fseconds},
+        inputs=_inputs_of(circuit.inputs),
     )
 
 
-def input_commitment(bundle: Bundle, samples: np.ndarray) -> Check:
-    """Does ``samples`` match the bundle's input commitment?
+def _bundle_settings(bundle: Bundle) -> dict[str, Any]:
+    """The scales the bundle claims, as settings (when the circuit's own settings are not at hand)."""
+    s = bundle.circuit.input_scale
+    return {"run_args": {"input_scale": s}, "model_input_scales": [s if i.kind == "float" else 0 for i in bundle.model.all_inputs]}
 
-    First the sha256 of the canonical float64 list (what ``zkml prove`` records);
-    failing that, the proofs' public instances: the quantized input itself when
-    the input is public, its Poseidon hash when hashed.
+
+def _instance_mismatch(bundle: Bundle, values: list[Any], artifacts: Any) -> str | None:
+    """Where the proofs' public instances differ from what ``values`` as the bundle's input implies (None: nowhere).
+
+    The instance column is derived by :mod:`zkml.verify` itself (one layout, one place):
+    each input quantized (float inputs at the input scale, int/bool at 0), raw when
+    public, one Poseidon hash per input when hashed.
     """
-    if len(samples) != bundle.samples:
-        return Check("input commitment", False, f"--input has {len(samples)} sample(s), the bundle proves {bundle.samples}")
-    if bundle.input_sha256 is not None and sha256_json(samples.astype(np.float64).tolist()) == bundle.input_sha256:
-        return Check("input commitment", True, "the input matches the bundle's input sha256")
+    from zkml.circuit import Artifacts
+    from zkml.verify import _expected_column, _Fail
+
+    probe = replace(bundle, input_values=values, input_sha256=sha256_json(values))
+    settings = json.loads(Path(artifacts.settings).read_text()) if artifacts is not None else _bundle_settings(bundle)
+    art = artifacts if artifacts is not None else Artifacts(Path(), Path(), Path())  # only its weights commitment is read
+    for i, e in enumerate(bundle.proofs):
+        try:
+            want = _expected_column(probe, e, settings, art)
+        except _Fail as f:
+            return f"proof {i} ({f})"
+        col = e.instances[0] if e.instances else []
+        if len(col) != len(want):
+            return f"proof {i} ({len(col)} public instances, the circuit has {len(want)})"
+        j = next((j for j, (a, b) in enumerate(zip(col, want, strict=True)) if b is not None and a != b), None)
+        if j is not None:
+            return f"proof {i} (public instance {j})"
+    return None
+
+
+def input_commitment(bundle: Bundle, samples: Any, artifacts: Any = None) -> Check:
+    """Does ``samples`` (a feed of the bundle's inputs, or one array for a one-input model) match the bundle's input?
+
+    For a public or hashed input the proofs' public instances decide: the
+    quantized input itself when public, its Poseidon hash (one per input) when
+    hashed. For a private input only the bundle's input sha256 (what
+    ``zkml prove`` records of revealed values) can match.
+    ``artifacts``: the circuit's (for its settings' input scales); default: the scales the bundle names.
+
+    Raises:
+        InputError: ``samples`` do not fit the bundle's inputs (names, shapes, dtypes).
+    """
+    specs = bundle.model.all_inputs
+    feed = to_feed(samples, specs, source="input")
+    n = feed_len(feed)
+    if n != bundle.samples:
+        return Check("input commitment", False, f"the input has {n} sample(s), the bundle proves {bundle.samples}")
+    values = revealed_values(feed, specs)
     vis = bundle.visibility.input
     if vis not in ("public", "hashed"):
-        return Check("input commitment", False, "the input does not match the bundle's input sha256 (and the input is private)")
-    import ezkl
-
-    scale = bundle.circuit.input_scale
-    B = bundle.batch_size
-    for i, e in enumerate(bundle.proofs):
-        rows = samples[e.first_sample : e.first_sample + e.real_samples]
-        if len(rows) != e.real_samples:
-            return Check("input commitment", False, f"--input does not cover the samples of proof {i}")
-        chunk = np.concatenate([rows, np.repeat(rows[-1:], B - len(rows), axis=0)], axis=0)
-        felts = [int_to_felt(v) for v in quantize(chunk, scale)]
-        want = felts if vis == "public" else [str(x) for x in ezkl.poseidon_hash(felts)]
-        if e.instances[0][: len(want)] != want:
-            what = "quantized public input" if vis == "public" else "Poseidon input commitment"
-            return Check("input commitment", False, f"the input does not match the {what} of proof {i} (nor the input sha256)")
+        ok = bundle.input_sha256 is not None and sha256_json(values) == bundle.input_sha256
+        return Check("input commitment", ok, "the input matches the bundle's input sha256 (the input is private: no proof binds it)"
+                     if ok else "the input does not match the bundle's input sha256 (and the input is private)")
     what = "quantized public input" if vis == "public" else "Poseidon input commitment"
+    where = _instance_mismatch(bundle, values, artifacts)
+    if where is not None:
+        return Check("input commitment", False, f"the input does not match the {what} of {where}")
     return Check("input commitment", True, f"the input matches the {what} of every proof")
 
 
@@ -245,7 +322,7 @@ def compare_bundle(
     onnx_path: str | Path | None = None,
     circuit: Circuit | None = None,
     artifacts: Any = None,
-    samples: np.ndarray | None = None,
+    samples: Any = None,
     labels: np.ndarray | None = None,
     torch_spec: str | None = None,
     torch_weights: Path | None = None,
@@ -260,12 +337,15 @@ def compare_bundle(
     ``artifacts``: :class:`zkml.verify.Artifacts` to verify the proofs with
     (default: from ``circuit``); without them, or with ``verify=False`` (the
     caller verified already), the proofs are reported unchecked.
-    ``samples``: the input, when the bundle does not reveal it; it must match
-    the bundle's input commitment (see :func:`input_commitment`).
+    ``samples``: the input (a feed, what :func:`zkml.inputs.read_raw` returned,
+    or one array for a one-input model), when the bundle does not reveal it; it
+    must match the bundle's input commitment (see :func:`input_commitment`).
+    A revealed input is checked the same way (and against its own sha256).
 
     Raises:
-        ConfigError: no ONNX to run, outputs private, bad tolerance.
-        InputError: no input available, or ``samples`` do not match the
+        ConfigError: no ONNX to run, outputs private, bad tolerance, an ONNX with
+            other inputs than the bundle's, ``--torch`` for a model without one input.
+        InputError: no input available, or ``samples`` do not fit or do not match the
             commitment (the user named the wrong input: not a verdict on the bundle).
         ModelError: the ONNX cannot be run.
     """
@@ -273,6 +353,8 @@ def compare_bundle(
 
     tol_override = check_tolerance(tolerance)
     checks: list[Check] = []
+    specs = bundle.model.all_inputs
+    check_torch_inputs(specs, torch_spec)
     # The outputs to judge
     if bundle.outputs is None:
         raise ConfigError("the bundle's outputs are private: there is nothing to compare")
@@ -291,28 +373,27 @@ def compare_bundle(
         f"{onnx_path} is the model the bundle names ({info.sha256[:16]}…)" if info.sha256 == bundle.model_sha256
         else f"{onnx_path} (sha256 {info.sha256[:16]}…) is not the model the bundle names ({bundle.model_sha256[:16]}…)",
     ))
+    if artifacts is None and circuit is not None:
+        artifacts = circuit.artifacts()
     # The input
-    shape = tuple(bundle.model.sample_shape)
     revealed = bundle.input_values
     if samples is not None:
-        samples = to_samples(samples, shape, source="--input")
-        match = input_commitment(bundle, samples)
+        feed = to_feed(samples, specs, source="--input")
+        match = input_commitment(bundle, feed, artifacts)
         if not match.ok:
             raise InputError(f"--input is not the bundle's input: {match.detail}")
         checks.append(match)
     elif revealed is not None:
-        samples = to_samples(np.asarray(revealed, dtype=np.float64), shape, source="bundle input")
-        if sha256_json(samples.astype(np.float64).tolist()) != bundle.input_sha256:
+        feed = feed_from_revealed(revealed, specs)
+        if sha256_json(revealed) != bundle.input_sha256:
             checks.append(Check("input commitment", False, "the bundle's revealed input does not match its own input sha256"))
         else:
-            checks.append(Check("input commitment", True, "the input is revealed in the bundle"))
+            match = input_commitment(bundle, feed, artifacts)
+            checks.append(Check("input commitment", match.ok, "the input is revealed in the bundle and " + match.detail.removeprefix("the input ")))
     else:
         raise InputError("the bundle does not reveal its input: pass --input FILE (it must match the bundle's input commitment)")
-    if tuple(info.sample_shape) != shape:
-        raise ConfigError(f"the bundle's samples have shape {list(shape)}, {onnx_path} takes {list(info.sample_shape)}")
+    _same_inputs(specs, info, "the bundle's model", onnx_path)
     # The proofs
-    if artifacts is None and circuit is not None:
-        artifacts = circuit.artifacts()
     if artifacts is not None and verify:
         progress(f"verifying {len(bundle.proofs)} proof(s)")
         v = verify_bundle(bundle, artifacts)
@@ -321,27 +402,28 @@ def compare_bundle(
     elif verify:
         checks.append(Check("proofs", None, "not verified here (the circuit's public artifacts were not found): run zkml verify"))
     # Procedure
+    n = feed_len(feed)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    progress(f"re-executing {len(samples)} sample(s) with onnxruntime")
-    ref, outputs = run_onnxruntime(Path(onnx_path), info, samples)
+    progress(f"re-executing {n} sample(s) with onnxruntime")
+    ref, outputs = run_onnxruntime(Path(onnx_path), info, feed)
     seconds[REFERENCE] = time.perf_counter() - t
     in_scale = bundle.circuit.input_scale
     param_scale = in_scale
     if artifacts is not None:
         param_scale = int(json.loads(Path(artifacts.settings).read_text())["run_args"]["param_scale"])
-    emulated = emulate_fixed_point(Path(onnx_path), info, samples, in_scale, param_scale)
+    emulated = emulate_fixed_point(Path(onnx_path), info, feed, in_scale, param_scale)
     tols = _tolerances(outputs, ref, emulated, list(bundle.circuit.output_scales), tol_override)
     if proven.shape != ref.shape:
         rows = [Row("circuit", name, "error", f"the bundle reports outputs of shape {list(proven.shape)}, the model gives "
                     f"{list(ref.shape)}", within=False) for name, _ in outputs]
     else:
         rows = _rows_for("circuit", proven, ref, outputs, [x.value for x in tols])
-    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, samples, ref, outputs, torch_spec, torch_weights, progress)
+    frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, feed, ref, outputs, torch_spec, torch_weights, progress)
     cal = circuit.calibration.get("report", {}).get("max_abs_error") if circuit is not None else None
     return Comparison(
         mode="bundle", model_path=str(onnx_path), model_sha256=info.sha256, circuit_id=bundle.circuit_id,
-        samples=len(samples), outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
+        samples=n, outputs=outputs, rows=rows + frows, checks=checks, tolerances=tols,
         values={REFERENCE: ref, "circuit": proven, **fvalues}, labels=labels, calibration_error=cal,
-        seconds={**seconds, **fseconds},
+        seconds={**seconds, **fseconds}, inputs=_inputs_of(specs),
     )
