@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from zkml_cli import audit, chain, compare, core, data, gate, onchain, ops, serve, vrf
+from zkml_cli import audit, chain, compare, core, data, gate, onchain, ops, report, serve, vrf
 from zkml_cli.common import main_guard
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ gate.register(app)
 onchain.register(app)
 ops.register(app)
 serve.register(app)
+report.register(app)
 app.add_typer(chain.app, name="chain")
 app.add_typer(data.app, name="data")
 app.add_typer(vrf.app, name="vrf")
