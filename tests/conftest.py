@@ -90,7 +90,7 @@ def store_of_its_own(store: Store, circuit: Circuit, root: Path) -> tuple[Store,
 SLOW_MODULES = {
     "test_audit", "test_cid", "test_committee", "test_evm", "test_failover", "test_gate", "test_monitor", "test_onchain_cli",
     "test_provenance_onchain", "test_redteam_audit", "test_redteam_onchain", "test_registry", "test_registry_cli",
-    "test_registry_fuzz", "test_report", "test_scale", "test_serve", "test_smt", "test_vrf_onchain",
+    "test_registry_fuzz", "test_report", "test_scale", "test_serve", "test_smt", "test_validation_gate", "test_vrf_onchain",
 }
 
 

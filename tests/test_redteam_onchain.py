@@ -240,8 +240,9 @@ def test_no_instant_swap_of_the_batch_verifier(registry: Registry) -> None:
     setters = {f for f in functions if f.startswith("set")}
     # setDatasetRoot fills a zero root once and is never used to check proofs; setCommittee names the
     # committee (owner while none is set, then only the committee), which changes no record: a record
-    # still takes effect only by propose -> (window | k-of-n hotfix over that exact record) -> finalize
-    assert setters == {"setDatasetRoot", "setCommittee"}
+    # still takes effect only by propose -> (window | k-of-n hotfix over that exact record) -> finalize;
+    # setGate names the validation gate once, which can only refuse a finalize (I10), never activate a record
+    assert setters == {"setDatasetRoot", "setCommittee", "setGate"}
 
 
 def test_zeros_deferred_in_a_registration_cannot_accept_garbage(registry: Registry, world: World,

@@ -12,6 +12,11 @@ interface IHalo2Verifier {
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external returns (bool);
 }
 
+/// @notice verifiers/ValidationGate.sol: whether a pending version may become active (I10).
+interface IValidationGate {
+    function approves(bytes32 modelId, uint64 version) external view returns (bool);
+}
+
 /// @notice ezkl's reusable verifier: the circuit's VK artifact (VKA) comes with every call.
 /// Its real return is (bool, bytes32, int256[]) in a non-standard encoding; we read only the first word.
 interface IHalo2VerifierReusable {
@@ -70,6 +75,9 @@ interface IVRFVerifier {
 ///     so nobody can replay someone's verification as another ProofVerified event. `submitter` in the
 ///     event is msg.sender: who sent the transaction, not who made the proof (a proof carries no
 ///     prover identity; a front-runner can still be first to submit a proof it saw in the mempool).
+///  I10 A gated update needs the gate. gateOf[modelId] is named once by the model owner (at any time: a
+///     gate can only block) with setGate and never changes; when set, finalize (after the window or by the committee)
+///     reverts GateRefused unless the gate approves the pending version (verifiers/ValidationGate.sol).
 ///
 /// Instance layout. ezkl's public instances are, in order: the Poseidon hashes of whatever is
 /// "hashed" (inputs, then params, then outputs), then raw public inputs, then raw public outputs.
@@ -210,6 +218,8 @@ contract ModelRegistry is AccessControl, IERC5267 {
     mapping(bytes32 => address) public recordedBy;
     /// @notice The committee contract of a model (I9): may pause, unpause, roll back and hotfix it; zero: none.
     mapping(bytes32 => address) public committeeOf;
+    /// @notice The validation gate of a model (I10): finalize needs its approval; zero: none. Set once.
+    mapping(bytes32 => address) public gateOf;
     mapping(bytes32 => bool) private _auditRecorded; // keccak256(abi.encode(auditorKey, challengeDigest))
 
     // Errors (decoded by zkml's Python client into one-line messages)
@@ -255,6 +265,7 @@ contract ModelRegistry is AccessControl, IERC5267 {
     error NotAnAuditor(address account);
     error AuditAlreadyRecorded(bytes32 auditorKey, bytes32 challengeDigest);
     error NotCommittee(bytes32 modelId, address caller);
+    error GateRefused(bytes32 modelId, uint64 version);
 
     // Events: the audit trail
     event ModelRegistered(
@@ -299,6 +310,8 @@ contract ModelRegistry is AccessControl, IERC5267 {
     );
     /// The model's committee changed (set by the owner while none was set, later only by the committee).
     event CommitteeSet(bytes32 indexed modelId, address indexed committee, address indexed by);
+    /// The model's validation gate was named (once; verifiers/ValidationGate.sol), I10.
+    event GateSet(bytes32 indexed modelId, address indexed gate);
     event DatasetRootSet(bytes32 indexed modelId, uint64 indexed version, bytes32 root, address indexed by);
     /// `account` proved it holds the VRF secret key of `publicKey` (compressed secp256k1).
     event AuditorKeyRegistered(address indexed account, bytes32 indexed keyHash, bytes publicKey);
@@ -464,10 +477,31 @@ contract ModelRegistry is AccessControl, IERC5267 {
         emit CommitteeSet(modelId, committee, msg.sender);
     }
 
+    /// @notice Name the model's validation gate (I10): owner only, once (never changed or removed).
+    function setGate(bytes32 modelId, address gate) external onlyModelOwner(modelId) {
+        if (gateOf[modelId] != address(0)) revert GateRefused(modelId, 0);
+        gateOf[modelId] = gate;
+        emit GateSet(modelId, gate);
+    }
+
     function _finalize(bytes32 modelId) internal {
         Model storage m = _models[modelId];
         uint64 version = m.pending.version;
         if (version == 0) revert NoPendingUpdate(modelId);
+        address gate = gateOf[modelId];
+        if (gate != address(0)) {
+            bool ok;
+            // IValidationGate(gate).approves(modelId, version), in assembly: the registry is close to EIP-170
+            assembly ("memory-safe") {
+                let p := mload(0x40)
+                mstore(p, shl(224, 0x25d3aff0))
+                mstore(add(p, 4), modelId)
+                mstore(add(p, 36), version)
+                ok := staticcall(gas(), gate, p, 68, p, 32) // before the reads below (Yul evaluates right to left)
+                ok := and(ok, and(gt(returndatasize(), 31), eq(mload(p), 1)))
+            }
+            if (!ok) revert GateRefused(modelId, version);
+        }
         delete m.pending;
         _status[modelId][version - 1] = VersionStatus.Accepted;
         _accepted[modelId].push(version);

@@ -164,6 +164,8 @@ class AuditCommit:
     """The audited model (from the registry record)."""
     created: str
     """UTC time of the commit."""
+    gate: str | None = None
+    """The ValidationGate the commitment was published to (an audit of the pending version), else None."""
 
     def fields(self, block_hash: bytes) -> AlphaFields:
         """The alpha fields once the target block's hash is known."""
@@ -177,7 +179,7 @@ class AuditCommit:
                 "chain_id": self.chain_id, "registry": self.registry, "model_id": hex32(self.model_id),
                 "model_version": self.model_version, "activation_block": self.activation_block,
                 "dataset_root": hex32(self.dataset_root), "n_rows": self.n_rows, "k": self.k,
-                "model": self.model.to_json()}
+                "model": self.model.to_json(), **({"gate": self.gate} if self.gate else {})}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the commit file atomically (mode 0600: it holds the nonce until the reveal)."""
@@ -198,7 +200,7 @@ class AuditCommit:
                 model_id=to_bytes32(doc["model_id"], "model_id"), model_version=int(doc["model_version"]),
                 activation_block=int(doc["activation_block"]), dataset_root=to_bytes32(doc["dataset_root"], "dataset_root"),
                 n_rows=int(doc["n_rows"]), k=int(doc["k"]), model=ExpectedModel.from_json(doc["model"]),
-                created=str(doc.get("created", "")),
+                created=str(doc.get("created", "")), gate=str(doc["gate"]) if doc.get("gate") else None,
             )
         except KeyError as e:
             raise AuditError(f"{source}: malformed commit file (missing {e.args[0]!r})") from None

@@ -613,6 +613,21 @@ class Registry:
         """
         return self._send("setCommittee", self.model_id(model_id), to_checksum_address(committee))
 
+    # Validation gate (verifiers/ValidationGate.sol; zkml.evm.registry.gate)
+
+    def gate_of(self, model_id: str | bytes) -> str | None:
+        """The validation gate whose approval ``finalize`` needs (None: none)."""
+        who = str(self._call("gateOf", self.model_id(model_id)))
+        return None if int(who, 16) == 0 else who
+
+    def set_gate(self, model_id: str | bytes, gate: str) -> TxReceipt:
+        """Name the model's validation gate (owner only, once; it never changes).
+
+        Raises:
+            RegistryError: not the owner, or a gate is already set (``GateRefused``).
+        """
+        return self._send("setGate", self.model_id(model_id), to_checksum_address(gate))
+
     # Reads
 
     def latest_version(self, model_id: str | bytes) -> int:

@@ -116,6 +116,58 @@ _MESSAGES: Final[dict[str, Any]] = {
     "ECDSAInvalidSignatureLength": lambda a: f"the signature must be 65 bytes, got {a['length']}",
     "ECDSAInvalidSignatureS": lambda a: "the signature's s is in the upper half of the curve order (malleable)",
     "NotCommittee": lambda a: f"{a['caller']} is not the committee of model {_h(a['modelId'])} (nor its owner while none is set)",
+    "GateRefused": lambda a: (
+        f"the validation gate refuses version {a['version']} of model {_h(a['modelId'])}: it needs a passing "
+        "on-chain audit, no failing one and no audit still open" if int(a["version"]) else
+        f"model {_h(a['modelId'])} already has a validation gate (it is set once)"
+    ),
+    # verifiers/ValidationGate.sol
+    "UpdatePending": lambda a: f"gate: model {_h(a['modelId'])} has update v{a['version']} pending",
+    "BadConfig": lambda a: ("gate: thresholds must be in [0, 1], 1 <= k <= rows, the audit TTL in [60 s, 7 days] and "
+                            "the notice period at least the audit TTL (at most 365 days)"),
+    "ConfigLowered": lambda a: "gate: the required accuracy, SLA, slash share, k and notice period can only be raised",
+    "GateNotConfigured": lambda a: f"gate: model {_h(a['modelId'])} has no gate or SLA configured",
+    "NotThisGate": lambda a: f"gate: the registry names gate {a['gate']} for model {_h(a['modelId'])}, not this one",
+    "NoPendingVersion": lambda a: f"gate: model {_h(a['modelId'])} has no pending version to audit",
+    "AuditWindowClosed": lambda a: (
+        f"gate: the challenge window of model {_h(a['modelId'])} closed at {_when(a['deadline'])}: no new audits"
+    ),
+    "AuditAlreadyOpened": lambda a: f"gate: this auditor key already opened audit {_h(a['auditId'])} of this version",
+    "UnknownAudit": lambda a: f"gate: no audit {_h(a['auditId'])} was opened (another key or version?)",
+    "NotAuditOpener": lambda a: f"gate: {a['caller']} did not open audit {_h(a['auditId'])}",
+    "AuditClosed": lambda a: f"gate: audit {_h(a['auditId'])} was already submitted or has expired",
+    "CommitmentMismatch": lambda a: (
+        f"gate: the revealed nonce, block, k or key give commitment {_h(a['actual'])}, not the opened "
+        f"{_h(a['expected'])}"
+    ),
+    "TargetBlockUnavailable": lambda a: (
+        f"gate: the hash of block {a['targetBlock']} is not available (not after the opening block, not mined "
+        "yet, or more than 256 blocks ago)"
+    ),
+    "BadVrfProof": lambda a: "gate: the VRF proof does not verify for the rebuilt alpha",
+    "BetaAlreadyUsed": lambda a: f"gate: VRF output {_h(a['beta'])} was already used by an audit",
+    "RowCountMismatch": lambda a: f"gate: {a['actual']} rows submitted, the audit samples {a['expected']}",
+    "NotSampledRow": lambda a: (
+        f"gate: row {a['actual']} at position {a['position']} is not the sampled row {a['expected']}"
+    ),
+    "RowNotCommitted": lambda a: f"gate: row {a['index']} is not in the committed dataset (Merkle proof fails)",
+    "InputMismatch": lambda a: f"gate: the proof of row {a['index']} does not prove its committed features (feature {a['feature']})",
+    "UnsupportedLayout": lambda a: (
+        f"gate: the proof of row {a['index']} does not carry one row of public input and public outputs "
+        "(an on-chain audit needs batch size 1, public input and output)"
+    ),
+    "RowProofInvalid": lambda a: f"gate: the proof of row {a['index']} does not verify under the audited version's verifier",
+    "RowWeightsMismatch": lambda a: f"gate: the proof of row {a['index']} carries another weights commitment",
+    "VerifierCodeChanged": lambda a: f"gate: the code at verifier {a['verifier']} is not the code the record pins",
+    "BadFeature": lambda a: f"gate: row {a['index']} has a feature that cannot be quantized",
+    "NoBond": lambda a: f"gate: model {_h(a['modelId'])} has no bond",
+    "NoticeNotOver": lambda a: (
+        f"gate: the bond of model {_h(a['modelId'])} can be withdrawn from {_when(a['withdrawAfter'])}"
+        if int(a["withdrawAfter"]) else f"gate: request the withdrawal of model {_h(a['modelId'])}'s bond first"
+    ),
+    "AuditOpen": lambda a: f"gate: an audit of model {_h(a['modelId'])} is open until {_when(a['until'])}",
+    "PayoutFailed": lambda a: f"gate: paying {a['to']} failed",
+    "ReentrancyGuardReentrantCall": lambda a: "gate: reentrant call refused",
     # verifiers/ModelCommittee.sol
     "BadCommittee": lambda a: "a committee needs 1 <= threshold <= members, distinct non-zero members and a registry",
     "UnknownAction": lambda a: f"unknown committee action {a['action']}",
