@@ -39,14 +39,17 @@ def report(
 
     r = run(go)
     d = r.data
-    matched = sum(b.verified for b in d.bundles)
-    total = sum(len(b.proofs) for b in d.bundles)
+    proofs = [p for b in d.bundles for p in b.proofs]
+    same = sum(1 for p in proofs if p.onchain is not None and p.same_proof)
+    instances = sum(1 for p in proofs if p.onchain is not None and not p.same_proof)
     actions = sum(len(c.actions) for c in d.committees)
     emit(json_out, {"path": r.path, **d.to_json()}, "\n".join([
         f"report of model {d.model_id} (chain {d.chain_id}, block {d.block}) written to {r.path}",
         f"  versions {len(d.versions)} (active {d.current_version}{', PAUSED' if d.paused else ''}), "
         f"proofs verified {len(d.proofs)}, audits {len(d.audits)}, committee actions {actions}",
-        *([f"  bundles {len(d.bundles)}: {matched} of {total} proof(s) verified on chain"] if d.bundles else []),
+        *([f"  bundles {len(d.bundles)}: {same} of {len(proofs)} proof(s) verified on chain"
+           + (f", {instances} more whose instances were (by another proof)" if instances else "")
+           + f", {len(proofs) - same - instances} not verified on chain"] if d.bundles else []),
     ]))
 
 

@@ -65,6 +65,8 @@ class World:
     """Bundles sent with verifyAndRecord, with their receipts."""
     unverified: Path
     """A real bundle of the model never sent to the chain."""
+    reproof: Path
+    """Another proof of the first verified bundle's input (same public instances), never sent."""
     rollback_tx: str
 
 
@@ -95,6 +97,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             verified.append((path, registry.verify_and_record(mid, bundle.proofs[0].to_ezkl(bundle.ezkl_version))))
         unverified = root / "unverified.json"
         prove(a, np.asarray([[0.3, 0.3, -0.1, 0.9]])).save(unverified)
+        reproof = root / "reproof.json"
+        prove(a, np.asarray([TEST_INPUT])).save(reproof)
         # v2: proposed, finalized after the window
         p = propose_circuit(b, store, chain, MODEL, np.asarray([TEST_INPUT]))
         chain.increase_time(WINDOW + 1)
@@ -119,7 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                      cache_dir=store.solc_cache, registry_abi=registry.contract.abi)
         registry.set_committee(mid, committee.address)
         receipt = execute(committee, [approve(committee, "rollback", bytes.fromhex(mid[2:]), k) for k in MEMBERS[:2]])
-        yield World(node, store, chain, registry, mid, committee, verified, unverified, receipt.tx_hash)
+        yield World(node, store, chain, registry, mid, committee, verified, unverified, reproof, receipt.tx_hash)
     finally:
         node.stop()
 
@@ -133,7 +137,8 @@ def _report(w: World, out: Path, *args: str) -> Any:
 def page(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The report with one verified and one unverified bundle: (index.html, its --json)."""
     out = tmp_path_factory.mktemp("report-html")
-    r = _report(world, out, "--bundle", str(world.verified[0][0]), "--bundle", str(world.unverified), "--json")
+    r = _report(world, out, "--bundle", str(world.verified[0][0]), "--bundle", str(world.unverified),
+                "--bundle", str(world.reproof), "--json")
     assert r.exit_code == 0, r.stderr + r.stdout
     doc = json.loads(r.stdout)
     assert doc["path"] == str(out / "index.html")
@@ -167,8 +172,12 @@ def test_json_has_the_chain_facts(world: World, page: tuple[Path, dict[str, Any]
     assert c["address"] == world.committee.address and c["members"] == [m.address for m in MEMBERS]
     assert c["threshold"] == 2 and [(a["action"], a["tx"]) for a in c["actions"]] == [("rollback", world.rollback_tx)]
     # the bundles: matched by instances hash, or not verified on chain
-    good, bad = doc["bundles"]
-    assert good["proofs"][0]["onchain"]["tx"] == world.verified[0][1].tx_hash
+    good, bad, again = doc["bundles"]
+    assert good["proofs"][0]["onchain"]["tx"] == world.verified[0][1].tx_hash and good["proofs"][0]["same_proof"]
+    # another proof of the same instances: the instances are bound, this proof was not the one recorded
+    sent, other = (Bundle.load(p).proofs[0].proof_hex for p in (world.verified[0][0], world.reproof))
+    assert again["proofs"][0]["onchain"]["tx"] == world.verified[0][1].tx_hash
+    assert again["proofs"][0]["same_proof"] is (sent == other)
     assert bad["proofs"][0]["onchain"] is None and bad["comparison"] is None
     cmp = good["comparison"]
     assert cmp["version"] == 1 and cmp["samples"] == 1 and cmp["within"] is True
@@ -202,7 +211,7 @@ def test_html_shows_the_facts_and_loads_nothing(world: World, page: tuple[Path, 
     for status in ("accepted", "revoked", "rejected", "cancelled"):
         assert status in body
     assert "not verified on chain" in text and "verified on chain</span> by version 1" in text
-    assert text.count("data:image/png;base64,") == 1  # the comparison figure of the matched bundle
+    assert text.count("data:image/png;base64,") == 2  # the comparison figures of the two matched bundles
     # the attacker's metadata is text, never markup
     assert EVIL not in text and "<script" not in text.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=https://evil.example" in text
@@ -226,7 +235,8 @@ def test_human_summary(world: World, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.stderr + r.stdout
     assert f"written to {tmp_path / 'out' / 'index.html'}" in r.stdout
     assert "versions 4 (active 1)" in r.stdout and "proofs verified 2, audits 1, committee actions 1" in r.stdout
-    assert "bundles 1: 0 of 1 proof(s) verified on chain" in r.stdout
+    assert "bundles 1: 0 of 1 proof(s) verified on chain, 1 not verified on chain" in r.stdout
+    assert (tmp_path / "out" / "index.html").stat().st_mode & 0o044  # readable by others (umask permitting)
     assert (tmp_path / "out" / "index.html").stat().st_size > 5_000
     assert not [p.name for p in (tmp_path / "out").iterdir() if p.name != "index.html"]  # no temp file left
 

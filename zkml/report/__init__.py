@@ -81,6 +81,9 @@ def write_report(store: Store, chain: Chain, model: str, out_dir: str | os.PathL
     path = out / INDEX
     try:
         write_bytes_atomic(path, render(data).encode("utf-8"))
+        umask = os.umask(0)
+        os.umask(umask)
+        path.chmod(0o666 & ~umask)  # a page to publish: readable as any new file is, not the temp file's 0600
     except OSError as e:
         raise InputError(f"cannot write the report to {path}: {e.strerror or e}") from None
     return ReportResult(str(path), data)

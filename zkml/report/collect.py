@@ -11,8 +11,9 @@ Where each fact comes from (the page labels every section with it):
    every committee the model was ever handed to (``CommitteeSet``).
 4. **Proof bundles the user names** (untrusted input). A bundle proof counts only when
    ``keccak256(abi.encodePacked(instances))`` equals the ``instancesHash`` of one of the model's
-   ``ProofVerified`` events (as :mod:`zkml.monitor` matches them); everything else is listed as not
-   verified on chain. For matched proofs the inputs and outputs are cut from the instances with the
+   ``ProofVerified`` events (as :mod:`zkml.monitor` matches them): this very proof when the registry's
+   ``proofKey`` of its bytes and instances equals the event's, else another proof of the same public
+   instances (the instances are then bound all the same); everything else is listed as not verified on chain. For matched proofs the inputs and outputs are cut from the instances with the
    *registered* layout of the version that verified them, de-quantized with the scales of a circuit of
    this store whose ONNX and vk digests equal that version's on-chain digests (the store built it: trusted),
    and compared with onnxruntime on that ONNX (the comparison of :mod:`zkml.compare`, and its plot).
@@ -257,7 +258,10 @@ class BundleProof:
     instances_hash: str | None
     """keccak256 of its public instances (None: not one instance column, cannot match)."""
     onchain: ProofRow | None
-    """The ``ProofVerified`` event with that instances hash (None: not verified on chain)."""
+    """The ``ProofVerified`` event of this proof, else one with the same instances hash (None: neither)."""
+    same_proof: bool = False
+    """Whether :attr:`onchain` recorded this very proof (its ``proofKey`` equals the registry's key of
+    these proof bytes and instances), not only another proof of the same public instances."""
 
 
 @dataclass(frozen=True)
@@ -478,6 +482,13 @@ def _instances_hash(instances: Sequence[Any]) -> tuple[list[int], str]:
     return ints, _hex(keccak(b"".join(i.to_bytes(32, "big") for i in ints)))
 
 
+def _proof_key(mid: bytes, proof: bytes, instances_hash: str) -> str:
+    """``ModelRegistry.proofKey``: keccak256(abi.encode(modelId, keccak256(proof), instancesHash))."""
+    from eth_utils import keccak
+
+    return _hex(keccak(mid + keccak(proof) + bytes.fromhex(instances_hash[2:])))
+
+
 def _trusted_circuit(store: Store, row: VersionRow) -> Any:
     """This store's circuit whose ONNX and vk files hash to the version's on-chain digests (None: none)."""
     from zkml.targets import model_circuits
@@ -559,8 +570,11 @@ def _bundle(path: Path, store: Store, registry: Registry, mid: bytes, proofs: Se
 
     if not path.is_file():
         raise InputError(f"bundle {path} not found")
+    from zkml.evm.verifier import read_proof
+
     bundle = Bundle.load(path)
     by_hash: dict[str, ProofRow] = {}
+    by_key = {p.proof_key: p for p in proofs}
     for p in proofs:
         by_hash.setdefault(p.instances_hash, p)
     rows, matched = [], []
@@ -570,11 +584,13 @@ def _bundle(path: Path, store: Store, registry: Registry, mid: bytes, proofs: Se
             continue
         try:
             ints, h = _instances_hash(entry.instances[0])
-        except (ValueError, TypeError):
+            proof_bytes, _ = read_proof(entry.to_ezkl(bundle.ezkl_version))
+        except (ValueError, TypeError, ZkmlError):
             rows.append(BundleProof(i, None, None))
             continue
-        hit = by_hash.get(h)
-        rows.append(BundleProof(i, h, hit))
+        exact = by_key.get(_proof_key(mid, bytes(proof_bytes), h))
+        hit = exact or by_hash.get(h)
+        rows.append(BundleProof(i, h, hit, exact is not None))
         if hit is not None:
             matched.append((hit.version, ints, int(entry.real_samples)))
     comparison, note = None, ""

@@ -171,7 +171,9 @@ def _gas_svg(data: ReportData) -> Markup:
 def _bundle(b: BundleReport) -> Markup:
     proofs = _table(["proof", "instances hash", "on chain"], [
         (esc(p.index), _code(p.instances_hash or "not one instance column"),
-         Markup(_span("ok", "verified on chain") + f" by version {esc(p.onchain.version)} at block "
+         Markup(_span("ok", "verified on chain" if p.same_proof else "instances verified on chain")
+                + ("" if p.same_proof else " (by another proof of the same public instances)")
+                + f" by version {esc(p.onchain.version)} at block "
                 f"{esc(p.onchain.block)}, tx {_code(p.onchain.tx)}") if p.onchain is not None
          else _span("bad", "not verified on chain"))
         for p in b.proofs])
