@@ -123,6 +123,7 @@ def commit_cmd(
     key_file: KeyFileOpt = None,
     rpc_url: RpcOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Commit file to write (mode 0600: it holds the nonce until the reveal).")] = Path("commit.json"),
+    pending: Annotated[bool, typer.Option("--pending", help="Audit the model's PENDING version through its validation gate (openAudit); k and N are the gate's.")] = False,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -143,6 +144,8 @@ def commit_cmd(
             circ, _ = resolve_circuit(circuit, st, progress=report)
         oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
                                 vrf_verifier=vrf_verifier, progress=report)
+        if pending:
+            return _open_gate_audit(oc, st, key, model, k, n_rows, blocks_ahead, out, report)
         c = audit.commit_onchain_challenge(oc, key=key, model_id=oc.registry.model_id(model), k=k, n_rows=n_rows,
                                            dataset_root=root, circuit=circ, blocks_ahead=blocks_ahead, progress=report)
         c.save(out)
@@ -216,7 +219,12 @@ def challenge_cmd(
             assert key is not None
             oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry or committed.registry,
                                     vrf_verifier=vrf_verifier, progress=report)
-            ch, _ = audit.issue_onchain_challenge(oc, committed, key=key, post=post, wait=wait, progress=report)
+            if committed.gate:  # an audit of the pending version: the gate checks the VRF at submission
+                from zkml.audit import gate as gate_audit
+
+                ch = gate_audit.reveal_gate_audit(oc, committed, key=key, wait=wait)
+            else:
+                ch, _ = audit.issue_onchain_challenge(oc, committed, key=key, post=post, wait=wait, progress=report)
         else:
             if from_commit is not None:
                 raise ConfigError("--from-commit reveals an on-chain commitment: add --onchain")
@@ -328,6 +336,38 @@ def respond_cmd(
          f"total {r.timings['total_seconds']:.1f}s; answers challenge {r.challenge_digest[:16]}…")
 
 
+def _open_gate_audit(oc: Any, st: Any, key: Any, model: str, k: int, n_rows: int, blocks_ahead: int, out: Path,
+                     report: Any) -> Any:
+    """``zkml audit commit --pending``: open an audit of the pending version in the model's gate."""
+    from zkml.audit import gate as gate_audit
+    from zkml.errors import ConfigError
+    from zkml.evm.registry.gate import store_gate
+
+    mid = oc.registry.model_id(model)
+    gate = store_gate(st, oc.chain, oc.registry, mid)
+    if gate is None:
+        raise ConfigError(f"model {model!r} has no validation gate: --pending audits go through one")
+    cfg = gate.config(mid)
+    if (k, n_rows) != (cfg.k, cfg.n_rows):
+        raise ConfigError(f"the gate samples k = {cfg.k} of N = {cfg.n_rows} rows, not k = {k} of {n_rows}")
+    c = gate_audit.open_gate_audit(oc, gate.with_chain(oc.chain), key=key, model_id=mid, blocks_ahead=blocks_ahead,
+                                   progress=report)
+    c.save(out)
+    return c
+
+
+def _pending_gate(oc: Any, st: Any, expected: Any) -> Any:
+    """The model's gate when the challenge audits its pending version (else None)."""
+    from zkml.evm.registry.gate import store_gate
+
+    f = expected.fields
+    info = oc.registry.model(f.model_id)
+    if info.pending is None or info.pending.version != f.model_version or f.model_version == info.current_version:
+        return None
+    gate = store_gate(st, oc.chain, oc.registry, f.model_id)
+    return None if gate is None else gate.with_chain(oc.chain)
+
+
 def _folder_with_vk(st: Any, vk_sha256: str | None) -> Path:
     """The store's circuit folder whose (digest-checked) manifest names this vk digest."""
     from zkml.errors import ConfigError
@@ -407,9 +447,23 @@ def check_cmd(
             oc = audit.open_onchain(st, rpc_url=rpc_url, key_file=key_file, registry=registry,
                                     vrf_verifier=vrf_verifier, progress=report)
             auditor = keys.load_vrf_key(vrf_key, expected.suite, required=False) if record else None
+        gate = _pending_gate(oc, st, expected) if oc is not None else None
         rep = audit.check_response(resp, expected, store=st, min_accuracy=min_accuracy, artifacts=artifacts,
-                                   expected_model=model, replay_note=replay_note, onchain=oc, record=record,
+                                   expected_model=model, replay_note=replay_note,
+                                   onchain=None if gate is not None else oc, record=record,
                                    auditor_key=auditor, progress=report)
+        if gate is not None:  # the pending version: the gate judges the rows and proofs on chain
+            from zkml.audit import gate as gate_audit
+            from zkml.audit.check import AuditCheck
+
+            assert oc is not None
+            result = gate_audit.submit_gate_audit(oc, gate, expected, resp, record=record, progress=report)
+            rep.onchain["gate"] = result.to_json()
+            rep.checks.append(AuditCheck("gate_onchain", result.passed,
+                                         f"ValidationGate {gate.address}: {result.correct}/{result.sampled} proven "
+                                         f"predictions correct on chain, {'pass' if result.passed else 'FAIL'}"
+                                         + (f", SLA breach paid {result.payout} wei" if result.breach else "")
+                                         + f" (tx {result.tx_hash[:12]}…, gas {result.gas_used:,})"))
         json_path, md_path = audit.write_report(rep, dest)
         led.record_check(expected.digest, rep.passed, str(json_path))
         return rep, md_path

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from zkml_cli import committee as _committee
+from zkml_cli import validation as _validation
 from zkml_cli.common import JsonOpt, KeyFileOpt, RpcOpt, StoreOpt, emit, progress, run
 
 ModelIdOpt = Annotated[str | None, typer.Option("--model-id", help="Model name, registered in the owner's namespace (default: the ONNX file stem).")]
@@ -112,9 +113,13 @@ def show(
             c = Committee.at(chain, addr)
             actions = [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in c.history(mid)]
             committee = {"address": addr, "members": c.members(), "threshold": c.threshold(), "actions": actions}
-        return chain, info, reg.history(mid), same_code, committee
+        from zkml.evm.registry.gate import store_gate
 
-    chain, info, events, same_code, committee = run(go)
+        g = store_gate(st, chain, reg, mid)
+        gate = None if g is None else g.state(mid, info.pending.version if info.pending is not None else None)
+        return chain, info, reg.history(mid), same_code, committee, gate
+
+    chain, info, events, same_code, committee, gate = run(go)
     rec = info.record.to_json()
     data = {"chain_id": chain.chain_id, "model_id": "0x" + info.model_id.hex(), "owner": info.owner,
             "pin": {"owner": info.owner, "verifier_code_hash": rec["verifier_code_hash"],
@@ -124,6 +129,7 @@ def show(
             "history": [{"event": e.name, "block": e.block, "tx": e.tx_hash, "args": e.args} for e in events]}
     data["rpc_url"] = chain.rpc_url
     data["committee"] = committee
+    data["gate"] = gate
     lines = [f"model {data['model_id']} on chain {chain.chain_id} (via {chain.rpc_url}): version {info.current_version}"
              + (" (PAUSED)" if info.paused else "") + f", owner {info.owner}"]
     lines.append(f"  pin: owner {info.owner} + verifier code hash {rec['verifier_code_hash']}"
@@ -139,6 +145,7 @@ def show(
         lines += [f"    block {a['block']:>6}  {a['event']}  {a['tx'][:18]}…" for a in committee["actions"]]
     else:
         lines.append("  committee          none (emergency actions: the registry's emergency role only)")
+    lines += _validation.gate_lines(gate)
     if info.pending is not None:
         lines.append(f"  pending update     {info.pending}")
     lines.append(f"  history ({len(events)} events):")
@@ -300,6 +307,7 @@ registry_app.command("pause")(pause)
 registry_app.command("unpause")(unpause)
 registry_app.command("rollback")(rollback)
 _committee.register(registry_app)  # committee, approve, execute (k-of-n; cli/committee.py)
+_validation.register(registry_app)  # gate, withdraw-bond (validation gate and SLA bond; cli/validation.py)
 
 
 def register(app: typer.Typer) -> None:

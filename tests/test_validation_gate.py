@@ -302,3 +302,82 @@ def test_bond_withdrawal_needs_notice_and_no_open_audit(w: World) -> None:
     assert w.gate.bond(w.model_id) == (0, 0)
     assert [n for n, _ in w.gate.events(receipt)] == ["BondWithdrawn"]
     assert _revert_reason(w.gate.withdraw_bond, w.model_id) == "NoBond"
+
+
+# CLI: registry gate / show / withdraw-bond, and `zkml audit … --onchain` on the pending version
+
+
+def test_cli_gate_audit_of_the_pending_version(w: World, store: Store, mlp_circuit: Circuit,
+                                               committed: CommittedDataset, tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import store_of_its_own
+    from zkml.evm.deploy import save_records
+    from zkml_cli.main import app
+
+    own, circuit = store_of_its_own(store, mlp_circuit, tmp_path / "store")
+    save_records(own, w.owner, {"chain_id": w.owner.chain_id, "registry": {"address": w.registry.address},
+                                "verifiers": {}, "models": {}})
+    runner = CliRunner()
+    mid = "0x" + w.model_id.hex()
+    chain = ["--rpc-url", w.owner.rpc_url, "--store", str(own.root)]
+    auditor_key = tmp_path / "auditor.key"
+    auditor_key.write_text(AUDITOR_KEY + "\n")
+    auditor_key.chmod(0o600)
+    env = {"ZKML_VRF_SK": AUDITOR_VRF.sk.hex(), "ZKML_PRIVATE_KEY": ""}
+
+    def zkml(*args: str, key: bool = False) -> Any:
+        return runner.invoke(app, [*args, *chain, *(["--key-file", str(auditor_key)] if key else [])], env=env)
+
+    # The owner raises the SLA bond (the gate is already named: configure + deposit only)
+    cfg = w.gate.config(w.model_id)
+    r = zkml("registry", "gate", mid, "--require-audit", "0.5", "--sla", "0.5", "--slash", "0.4", "--k", str(K),
+             "--rows", str(cfg.n_rows), "--input-scale", str(cfg.input_scale), "--audit-ttl", str(TTL),
+             "--notice", str(NOTICE), "--bond", "0.5", "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["bond_wei"] == BOND + 5 * 10**17 and set(out["txs"]) == {"configure", "deposit"}
+    r = zkml("registry", "gate", mid, "--require-audit", "0.25", "--sla", "0.5", "--k", str(K), "--rows",
+             str(cfg.n_rows), "--audit-ttl", str(TTL), "--notice", str(NOTICE))
+    assert r.exit_code == 2 and r.stderr.strip().splitlines()[-1].startswith("error: ") and "only be raised" in r.stderr
+    version = _propose(w, "good")
+    r = zkml("registry", "show", mid)
+    assert r.exit_code == 0, r.stderr
+    assert f"gate               {w.gate.address}: require 50.00% on {K} rows" in r.stdout
+    assert "bond               1.5 ETH" in r.stdout and f"pending v{version} audits 0 passed" in r.stdout
+    # The auditor: open (commit), reveal, the owner responds, the auditor checks on chain through the gate
+    commit, challenge, response = (tmp_path / n for n in ("commit.json", "challenge.json", "response.json"))
+    r = zkml("audit", "commit", "--pending", "--model", mid, "--k", str(K), "--rows", str(cfg.n_rows),
+             "--registry", w.registry.address, "-o", str(commit), "--json", key=True)
+    assert r.exit_code == 0, r.stderr
+    opened = json.loads(r.stdout)
+    assert opened["gate"] == w.gate.address and opened["model_version"] == version
+    w.owner.rpc("evm_mine", [])
+    w.owner.rpc("evm_mine", [])
+    r = zkml("audit", "challenge", "--onchain", "--from-commit", str(commit), "--registry", w.registry.address,
+             "-o", str(challenge), "--ledger", str(tmp_path / "ledger.json"), key=True)
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(app, ["audit", "respond", str(challenge), "--data", str(TEST_SET), "--circuit",
+                            circuit.circuit_id, "-o", str(response), "--store", str(own.root)])
+    assert r.exit_code == 0, r.stderr
+    r = zkml("audit", "check", str(response), "--challenge", str(challenge), "--min-accuracy", "0.5", "--onchain",
+             "--registry", w.registry.address, "--circuit", circuit.circuit_id, "--json", key=True)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    gate = report["onchain"]["gate"]
+    assert gate["passed"] and gate["correct"] == report["accuracy"]["correct"] and gate["payout"] == 0
+    assert [c for c in report["checks"] if c["name"] == "gate_onchain"][0]["ok"] is True
+    assert w.gate.approves(w.model_id, version)
+    # The owner's bond: request, then refused until the notice period is over (one line)
+    w.registry.cancel_update(w.model_id)
+    r = zkml("registry", "withdraw-bond", mid, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["action"] == "requested"
+    r = zkml("registry", "withdraw-bond", mid)
+    assert r.exit_code == 2 and "can be withdrawn from" in r.stderr
+    _warp(w.owner, NOTICE + 1)
+    r = zkml("registry", "withdraw-bond", mid)
+    assert r.exit_code == 0, r.stderr
+    assert "withdrew 1.5 ETH" in r.stdout and w.gate.bond(w.model_id) == (0, 0)
