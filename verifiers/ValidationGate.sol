@@ -303,13 +303,13 @@ contract ValidationGate is ReentrancyGuard {
         if (gate != address(this)) revert NotThisGate(modelId, gate);
         bytes32 key = registry.auditorKey(msg.sender);
         if (key == bytes32(0)) revert NotAnAuditor(msg.sender);
-        (,,,, IGateRegistry.Pending memory p) = registry.getModel(modelId);
+        (, uint64 current,,, IGateRegistry.Pending memory p) = registry.getModel(modelId);
         if (p.version == 0) revert NoPendingVersion(modelId);
         if (block.timestamp >= p.deadline) revert AuditWindowClosed(modelId, p.deadline);
         id = auditIdOf(modelId, p.version, key);
         if (audits[id].auditor != address(0)) revert AuditAlreadyOpened(id);
         bytes32 root = registry.getRecord(modelId, p.version).datasetRoot;
-        if (root == bytes32(0)) root = registry.getRecord(modelId, p.version - 1).datasetRoot;
+        if (root == bytes32(0)) root = registry.getRecord(modelId, current).datasetRoot; // the active version's
         uint64 expires = uint64(block.timestamp) + c.auditTtl;
         audits[id] = Audit(msg.sender, p.version, expires, uint64(block.number), c.k, c.nRows, false, commitment, root);
         _count(tallyOf[modelId][p.version], expires);

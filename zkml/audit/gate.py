@@ -57,7 +57,7 @@ def open_gate_audit(onchain: OnChain, gate: ValidationGate, *, key: VrfKey, mode
         raise AuditError(f"--blocks-ahead must be at least 1, got {blocks_ahead!r}")
     chain, registry = onchain.chain, onchain.registry
     version, record = _pending(onchain, model_id)
-    root = record.dataset_root if any(record.dataset_root) else registry.record(model_id, version - 1).dataset_root
+    root = record.dataset_root if any(record.dataset_root) else registry.model(model_id).record.dataset_root
     if not any(root):
         raise AuditError(f"model {hex32(model_id)} has no dataset root to sample from")
     cfg = gate.config(model_id)
