@@ -152,7 +152,9 @@ def deployed(store: Store, mlp_circuit: Circuit) -> Iterator[Deployed]:
 
 
 def _verify_record(d: Deployed, path: Path, *extra: str) -> Any:
-    return runner.invoke(app, ["verify", str(path), "--onchain", "--record", "--store", str(d.store.root), *extra])
+    # --model-id: the session store may hold this circuit under several models (test_provenance_onchain's signed one)
+    return runner.invoke(app, ["verify", str(path), "--onchain", "--record", "--store", str(d.store.root),
+                               "--model-id", d.model_hex, *extra])
 
 
 def _errors(r: Any) -> list[str]:
@@ -218,10 +220,27 @@ def test_circuit_missing_from_the_store_is_refused_with_what_is_missing(deployed
     mlp_bundle.save(path)
     block = deployed.chain.block_number()
     r = runner.invoke(app, ["verify", str(path), "--onchain", "--record", "--store", str(empty.root),
-                            "--rpc-url", deployed.chain.rpc_url])
+                            "--rpc-url", deployed.chain.rpc_url, "--model-id", deployed.model_hex])
     assert r.exit_code != 0 and "is not in this store" in r.stderr and "claims cannot be checked" in r.stderr
     assert len(_errors(r)) == 1 and deployed.chain.block_number() == block
     assert Bundle.load(path).onchain == ()
+
+
+def test_circuit_registered_as_two_models_asks_which(deployed: Deployed, mlp_bundle: Bundle, tmp_path: Path) -> None:
+    """Two models of one circuit in the store's records: verify --onchain names both and asks, it never picks one."""
+    st = Store(tmp_path / "two-models")
+    (st.root / "chains").mkdir(parents=True)
+    src = deployed.store.root / "chains" / f"{deployed.chain.chain_id}.json"
+    rec = json.loads(src.read_text())
+    mine = [m for m, r in rec["models"].items() if r.get("model_id_hex") == deployed.model_hex]
+    assert mine, rec["models"].keys()
+    rec["models"]["zz-other"] = {**rec["models"][mine[0]], "model_id_hex": "0x" + "ab" * 32}
+    (st.root / "chains" / src.name).write_text(json.dumps(rec))
+    path = tmp_path / "p.json"
+    mlp_bundle.save(path)
+    r = runner.invoke(app, ["verify", str(path), "--onchain", "--store", str(st.root), "--rpc-url", deployed.chain.rpc_url])
+    assert r.exit_code == 2 and "is registered as" in r.stderr and "zz-other" in r.stderr and "pass --model-id" in r.stderr
+    assert len(_errors(r)) == 1
 
 
 # ---------------------------------------------------------------------------

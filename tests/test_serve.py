@@ -89,6 +89,13 @@ def shared(store, mlp_circuit, tmp_path_factory):
     s.stop()
 
 
+def _job_dirs(jobs: Path) -> list[str]:
+    """The job folders on disk (beside them only the service's own ``.lock``)."""
+    names = sorted(p.name for p in jobs.iterdir())
+    assert set(n for n in names if n.startswith(".")) <= {".lock"}, names
+    return [n for n in names if not n.startswith(".")]
+
+
 def _sample(test_set, i: int = 0) -> list[float]:
     return test_set[0][i].tolist()
 
@@ -184,7 +191,7 @@ def test_retried_request_id_is_one_job(serve, mlp_circuit, test_set, store):
     a = httpx.post(f"{s.url}/v1/prove", json=body, timeout=60).json()
     b = httpx.post(f"{s.url}/v1/prove", json={**body, "wait": 120}, timeout=300).json()
     assert a["job"] == b["job"] and b["status"] == "done" and _valid(b["bundle"], store)
-    assert len(list((s.jobs).iterdir())) == 1
+    assert len(_job_dirs(s.jobs)) == 1
 
 
 def _load(s: Server, mlp_circuit, test_set, store, requests: int, clients: int) -> None:
@@ -214,7 +221,7 @@ def _load(s: Server, mlp_circuit, test_set, store, requests: int, clients: int) 
     for rid, i, d in accepted:  # each bundle is for its own input
         b = Bundle.parse(_wait_job(s.url, d["job"])["bundle"])
         assert b.input_values == [_sample(test_set, i % 20)] or b.input_values == [[float(v) for v in _sample(test_set, i % 20)]]
-    assert sorted(p.name for p in s.jobs.iterdir()) == sorted(jobs)  # none lost, none extra on disk
+    assert _job_dirs(s.jobs) == sorted(jobs)  # none lost, none extra on disk
 
 
 def test_load_bounded_clients(serve, mlp_circuit, test_set, store):
@@ -258,7 +265,7 @@ def test_service_killed_mid_queue_and_restarted(serve, mlp_circuit, test_set, st
         ended = [_wait_job(s2.url, j) for j in ids]
         assert [d["status"] for d in ended] == ["done"] * 4, [d.get("error") for d in ended]
         assert all(_valid(d["bundle"], store) for d in ended)
-        assert sorted(p.name for p in jobs_dir.iterdir()) == sorted(ids)
+        assert _job_dirs(jobs_dir) == sorted(ids)
         assert not list(jobs_dir.glob("*/.*"))  # no temp files left from atomic writes
     finally:
         s2.stop()

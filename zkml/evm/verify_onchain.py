@@ -23,11 +23,16 @@ def model_for_bundle(store: Store, chain: Chain, bundle: Bundle) -> str:
         ConfigError: none (pass --model-id).
     """
     rec = load_records(store, chain)
-    hits = [m for m, r in rec["models"].items() if r.get("circuit_id") == bundle.circuit_id]
-    if len(hits) != 1:
+    hits = sorted(m for m, r in rec["models"].items() if r.get("circuit_id") == bundle.circuit_id)
+    if not hits:
         raise ConfigError(
             f"no model registered for circuit {bundle.circuit_id} on chain {chain.chain_id} in this store: "
             "run `zkml deploy` or pass --model-id"
+        )
+    if len({str(rec["models"][m].get("model_id_hex")) for m in hits}) > 1:
+        raise ConfigError(
+            f"circuit {bundle.circuit_id} is registered as {len(hits)} models on chain {chain.chain_id} in this store "
+            f"({', '.join(hits)}): pass --model-id to say which one the proof is for"
         )
     return hits[0]
 
