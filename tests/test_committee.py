@@ -288,3 +288,52 @@ def test_registry_show_lists_the_committee_and_its_actions(world: World, registr
     c = json.loads(r.stdout)["committee"]
     assert c["address"] == committee.address and c["threshold"] == 2 and len(c["members"]) == 3
     assert [a["args"]["nonce"] for a in c["actions"]] == [0, 1]
+
+
+def test_cli_committee_approve_execute(world: World, registry: Registry, tmp_path: Path) -> None:
+    """The three commands as a committee uses them: the owner names it, two members sign offline, a stranger submits."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from zkml.store import Store
+    from zkml_cli.main import app
+
+    runner = CliRunner()
+    st = Store(tmp_path / "store")  # a store that knows this registry, as `zkml deploy` leaves it
+    st.chain_records(world.chain.chain_id).write_text(json.dumps(
+        {"chain_id": world.chain.chain_id, "registry": {"address": registry.address}, "verifiers": {}, "models": {}}))
+    mid = "0x" + registry.model_id("model-b").hex()
+    common = ["--rpc-url", world.chain.rpc_url, "--store", str(st.root)]
+    members = [*(f"--member={m.address}" for m in MEMBERS)]
+    # The owner (anvil's first dev account, the embedded default) names a 2-of-3 committee
+    r = runner.invoke(app, ["registry", "committee", mid, *members, "--threshold", "2", *common, "--json"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    made = json.loads(r.stdout)
+    assert made["threshold"] == 2 and made["members"] == [m.address for m in MEMBERS]
+    assert registry.committee_of("model-b") == made["committee"]
+    # Two members sign a pause offline (key files; the key never shows in the output)
+    files = []
+    for i, m in enumerate(MEMBERS[:2]):
+        kf = tmp_path / f"member{i}.key"
+        kf.write_text(m.secret.hex())
+        out = tmp_path / f"approval{i}.json"
+        r = runner.invoke(app, ["registry", "approve", "pause", mid, "-o", str(out), "--key-file", str(kf), *common])
+        assert r.exit_code == 0, r.stdout + r.stderr
+        assert m.secret.hex() not in r.stdout + r.stderr and m.address in r.stdout
+        files.append(str(out))
+    # One approval is k-1: refused in one line, nothing paused
+    r = runner.invoke(app, ["registry", "execute", "pause", mid, files[0], *common])
+    assert r.exit_code != 0 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
+    assert registry.model(mid).paused is False
+    # A stranger submits both
+    skf = tmp_path / "stranger.key"
+    skf.write_text(STRANGER_KEY)
+    r = runner.invoke(app, ["registry", "execute", "pause", mid, *files, "--key-file", str(skf), *common, "--json"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    done = json.loads(r.stdout)
+    assert done["paused"] is True and sorted(done["signers"]) == sorted(m.address for m in MEMBERS[:2])
+    assert registry.model(mid).paused is True
+    # The same approvals again: a replay, refused
+    r = runner.invoke(app, ["registry", "execute", "pause", mid, *files, "--key-file", str(skf), *common])
+    assert r.exit_code != 0 and r.stderr.count("error:") == 1

@@ -86,3 +86,14 @@ def test_every_error_class_is_a_zkml_error() -> None:
                 stray.append(f"{mod.__name__}.{name}")
     # QueueFull is internal to the service (answered as HTTP 429), never raised to a user
     assert [s for s in stray if not s.endswith(".QueueFull")] == [], stray
+
+
+def test_every_package_is_installed_by_pyproject() -> None:
+    """A package missing from [tool.setuptools] packages works in the editable checkout and vanishes from a wheel."""
+    import tomllib
+
+    repo = TESTS.parent
+    listed = set(tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(repo).parts) for p in (repo / "zkml").rglob("__init__.py")}
+    assert "zkml.evm.registry" in found and "zkml_cli" in listed
+    assert found - listed == set(), f"packages not in pyproject.toml: {sorted(found - listed)}"

@@ -233,7 +233,7 @@ def committee_deploy(store: Store, chain: Chain, model_id: str, members: list[st
     registry = ensure_existing_registry(store, chain)
     mid = resolve_model(store, chain, registry, model_id)
     committee = Committee.deploy(chain, registry.address, members, threshold,
-                                 cache_dir=store.solc_cache(),
+                                 cache_dir=store.solc_cache,
                                  registry_abi=registry.contract.abi)
     receipt = registry.set_committee(mid, committee.address)
     return {"chain_id": chain.chain_id, "model_id": model_id, "model_id_hex": "0x" + mid.hex(),
