@@ -118,7 +118,8 @@ class Observation:
     """De-quantized public outputs."""
 
 
-def _signed(v: int) -> int:
+def signed_felt(v: int) -> int:
+    """A BN254 field element as the signed integer it encodes (the upper half of the field is negative)."""
     return v - BN254_R if v > BN254_R // 2 else v
 
 
@@ -167,9 +168,9 @@ def collect(registry: Registry, model_id: bytes, bundles_dir: str | os.PathLike[
         inputs = outputs = None
         if hit is not None and layout.input_len and layout.output_len:
             ints, in_scale, out_scale = hit
-            inputs = tuple(_signed(v) / 2 ** in_scale
+            inputs = tuple(signed_felt(v) / 2 ** in_scale
                            for v in ints[layout.input_offset:layout.input_offset + layout.input_len])
-            outputs = tuple(_signed(v) / 2 ** out_scale
+            outputs = tuple(signed_felt(v) / 2 ** out_scale
                             for v in ints[layout.output_offset:layout.output_offset + layout.output_len])
         out.append(Observation(ev.block, ev.tx_hash, gas, inputs, outputs))
     return out

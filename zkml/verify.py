@@ -120,8 +120,9 @@ class Verdict:
         }
 
 
-class _Fail(Exception):
-    pass
+class ClaimFailed(Exception):
+    """A claim of the bundle disagrees with the proofs (caught inside this module and by zkml.compare; a
+    verdict carries it as a failed check, never as an error)."""
 
 
 # ---------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class _Fail(Exception):
 def _check(checks: list[dict[str, Any]], name: str, ok: bool, detail: str) -> None:
     checks.append({"name": name, "ok": ok, "detail": detail})
     if not ok:
-        raise _Fail(detail)
+        raise ClaimFailed(detail)
 
 
 def _revealed(bundle: Bundle) -> list[np.ndarray]:
@@ -143,18 +144,18 @@ def _revealed(bundle: Bundle) -> list[np.ndarray]:
         parts: list[Any] = [vals]
     else:
         if any(not isinstance(row, list) or len(row) != len(specs) for row in vals):
-            raise _Fail(f"each revealed sample must list the model's {len(specs)} inputs")
+            raise ClaimFailed(f"each revealed sample must list the model's {len(specs)} inputs")
         parts = [[row[j] for row in vals] for j in range(len(specs))]
     out = []
     for spec, part in zip(specs, parts, strict=True):
         try:
             arr = np.asarray(part, dtype=np.float64)
         except ValueError:
-            raise _Fail("the revealed input does not have the bundle's sample shape") from None
+            raise ClaimFailed("the revealed input does not have the bundle's sample shape") from None
         if arr.shape != (len(vals), *spec.shape):
-            raise _Fail("the revealed input does not have the bundle's sample shape")
+            raise ClaimFailed("the revealed input does not have the bundle's sample shape")
         if spec.kind != "float" and not np.all(arr == np.round(arr)):
-            raise _Fail(f"the revealed input '{spec.name}' is {spec.dtype} but holds fractions")
+            raise ClaimFailed(f"the revealed input '{spec.name}' is {spec.dtype} but holds fractions")
         out.append(arr)
     return out
 
@@ -168,7 +169,7 @@ def _chunk(bundle: Bundle, entry: ProofEntry) -> list[np.ndarray] | None:
     for arr in _revealed(bundle):
         rows = arr[entry.first_sample : entry.first_sample + entry.real_samples]
         if len(rows) != entry.real_samples:
-            raise _Fail("the bundle's input has fewer samples than its proofs cover")
+            raise ClaimFailed("the bundle's input has fewer samples than its proofs cover")
         out.append(np.concatenate([rows, np.repeat(rows[-1:], B - len(rows), axis=0)], axis=0))
     return out
 
@@ -180,11 +181,11 @@ def _input_scales(bundle: Bundle, settings: dict[str, Any]) -> list[int]:
     scales = [int(x) for x in settings.get("model_input_scales", [in_scale] * len(specs))]
     want = [in_scale if s.kind == "float" else 0 for s in specs]
     if scales != want:
-        raise _Fail("the bundle's inputs (count or dtypes) do not match the circuit's input scales")
+        raise ClaimFailed("the bundle's inputs (count or dtypes) do not match the circuit's input scales")
     return scales
 
 
-def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any], art: Artifacts) -> list[str | None]:
+def expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any], art: Artifacts) -> list[str | None]:
     """The instance column the bundle's claims imply (None: an output, decoded and compared by the caller)."""
     import ezkl
 
@@ -199,15 +200,15 @@ def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any]
     felts = ([int_to_felt(v) for part, sc in zip(chunk, scales, strict=True) for v in quantize(part, sc)]
              if chunk is not None else None)
     if felts is not None and len(felts) != n_in:
-        raise _Fail("the revealed input does not have the bundle's sample shape")
+        raise ClaimFailed("the revealed input does not have the bundle's sample shape")
     if vis.input == "public":
         if entry.input_felts is not None:
-            raise _Fail("a public input carries no separate felts")
+            raise ClaimFailed("a public input carries no separate felts")
         raw += felts if felts is not None else [None] * n_in  # not revealed as floats: the instances are the input
     elif vis.input == "hashed":
         if felts is not None:
             if entry.input_felts is not None and entry.input_felts != felts:
-                raise _Fail("the revealed input does not match its quantized preimage")
+                raise ClaimFailed("the revealed input does not match its quantized preimage")
             # ezkl commits to each input separately: one Poseidon hash per input, in graph order
             pos = 0
             for spec in bundle.model.all_inputs:
@@ -215,47 +216,47 @@ def _expected_column(bundle: Bundle, entry: ProofEntry, settings: dict[str, Any]
                 hashes += list(ezkl.poseidon_hash(felts[pos : pos + n]))
                 pos += n
         elif entry.input_felts is not None:
-            raise _Fail("the bundle carries input felts but not the input they quantize")
+            raise ClaimFailed("the bundle carries input felts but not the input they quantize")
         else:
             hashes += [None] * len(bundle.model.all_inputs)  # the commitments (one per input): nothing to compare
     else:
         if felts is not None or entry.input_felts is not None:
-            raise _Fail("the input is private: the bundle reveals values nothing binds to the proof")
+            raise ClaimFailed("the input is private: the bundle reveals values nothing binds to the proof")
     # Params
     wc = bundle.circuit.weights_commitment
     if vis.params == "hashed":
         if not wc:
-            raise _Fail("params are hashed but the bundle names no weights commitment")
+            raise ClaimFailed("params are hashed but the bundle names no weights commitment")
         if art.weights_commitment is not None and tuple(art.weights_commitment) != tuple(wc):
-            raise _Fail("the bundle's weights commitment is not the circuit's")
+            raise ClaimFailed("the bundle's weights commitment is not the circuit's")
         hashes += list(wc)
     elif wc is not None:
-        raise _Fail(f"params are {vis.params} but the bundle names a weights commitment")
+        raise ClaimFailed(f"params are {vis.params} but the bundle names a weights commitment")
     # Output (after the raw input, whether raw or hashed)
     out: list[str | None] = []
     n_out = B * sum(bundle.circuit.output_sizes)
     if vis.output == "public":
         if entry.output_felts is not None:
-            raise _Fail("a public output carries no separate felts")
+            raise ClaimFailed("a public output carries no separate felts")
         out += [None] * n_out
     elif vis.output == "hashed":
         if entry.output_felts is None:
-            raise _Fail("outputs are hashed but the bundle does not reveal their preimage")
+            raise ClaimFailed("outputs are hashed but the bundle does not reveal their preimage")
         if len(entry.output_felts) != n_out:
-            raise _Fail("the revealed output felts do not match the circuit's output shapes")
+            raise ClaimFailed("the revealed output felts do not match the circuit's output shapes")
         pos = 0
         for size in bundle.circuit.output_sizes:  # one Poseidon hash per output
             out += list(ezkl.poseidon_hash(entry.output_felts[pos : pos + B * size]))
             pos += B * size
     elif entry.output_felts is not None:
-        raise _Fail("the output is private: the bundle reveals values nothing binds to the proof")
+        raise ClaimFailed("the output is private: the bundle reveals values nothing binds to the proof")
     return hashes + raw + out
 
 
 def _decode_outputs(felts: list[str], settings: dict[str, Any], sizes: Sequence[int], B: int) -> np.ndarray:
     out_scales = [int(s) for s in settings["model_output_scales"]]
     if len(felts) != B * sum(sizes) or len(sizes) != len(out_scales):
-        raise _Fail("the output elements do not match the circuit's output shapes")
+        raise ClaimFailed("the output elements do not match the circuit's output shapes")
     parts, pos = [], 0
     for s, n in zip(out_scales, sizes, strict=True):
         parts.append(felts_to_floats(felts[pos : pos + B * n], s).reshape(B, n))
@@ -357,27 +358,27 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
         vis = bundle.visibility
         if bundle.input_values is not None:
             if len(bundle.input_values) != bundle.samples:
-                raise _Fail(f"the bundle reveals {len(bundle.input_values)} input samples for {bundle.samples} proven")
+                raise ClaimFailed(f"the bundle reveals {len(bundle.input_values)} input samples for {bundle.samples} proven")
             _revealed(bundle)  # each input strictly of its shape and dtype
         elif bundle.input_sha256 is not None:
-            raise _Fail("the bundle names an input digest but reveals no input: nothing binds it")
+            raise ClaimFailed("the bundle names an input digest but reveals no input: nothing binds it")
         if vis.output == "private" and bundle.outputs is not None:
-            raise _Fail("the output is private: the bundle reports outputs nothing binds to the proof")
+            raise ClaimFailed("the output is private: the bundle reports outputs nothing binds to the proof")
         expected_first = 0
         decoded: list[list[float]] = []
         for i, e in enumerate(bundle.proofs):
             if e.first_sample != expected_first or not 1 <= e.real_samples <= B:
-                raise _Fail(f"proof {i} covers samples out of order")
+                raise ClaimFailed(f"proof {i} covers samples out of order")
             expected_first += e.real_samples
             if len(e.instances) != 1:
-                raise _Fail(f"proof {i} has {len(e.instances)} instance columns, expected 1")
+                raise ClaimFailed(f"proof {i} has {len(e.instances)} instance columns, expected 1")
             col = e.instances[0]
-            want = _expected_column(bundle, e, settings, art)
+            want = expected_column(bundle, e, settings, art)
             if len(col) != len(want):
-                raise _Fail(f"proof {i} has {len(col)} public instances, the circuit has {len(want)}")
+                raise ClaimFailed(f"proof {i} has {len(col)} public instances, the circuit has {len(want)}")
             for j, (a, b) in enumerate(zip(col, want, strict=True)):
                 if b is not None and a != b:
-                    raise _Fail(f"proof {i}: public instance {j} does not match the bundle's claimed input/commitments")
+                    raise ClaimFailed(f"proof {i}: public instance {j} does not match the bundle's claimed input/commitments")
             if vis.output == "public":
                 outs = _decode_outputs(col[len(col) - B * sum(sizes):], settings, sizes, B)
             elif vis.output == "hashed":
@@ -413,7 +414,7 @@ def verify_bundle(bundle: Bundle, art: Artifacts) -> Verdict:
                 else:
                     reason = "ezkl.verify returned false"
                 _check(checks, f"snark {i}", ok, "proof verifies" if ok else f"proof {i} is invalid: {reason}")
-    except _Fail as f:
+    except ClaimFailed as f:
         return Verdict(False, str(f), checks, time.perf_counter() - t0)
     except ZkmlError:
         raise

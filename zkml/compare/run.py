@@ -61,9 +61,10 @@ def _score(runtime: str, name: str, got: np.ndarray, ref: np.ndarray, tol: float
     )
 
 
-def _tolerances(
+def tolerances_for(
     outputs: list[tuple[str, int]], ref: np.ndarray, emulated: np.ndarray, out_scales: Sequence[int], override: float | None
 ) -> list[OutputTolerance]:
+    """Each output's tolerance: from the fixed-point emulation at the circuit's scales, or ``override``."""
     if len(out_scales) != len(outputs):
         raise ConfigError(f"the circuit has {len(out_scales)} outputs, the model {len(outputs)}: they are not the same model")
     tols = []
@@ -75,9 +76,10 @@ def _tolerances(
     return tols
 
 
-def _rows_for(
+def rows_for(
     runtime: str, got: np.ndarray, ref: np.ndarray, outputs: list[tuple[str, int]], tols: Sequence[float]
 ) -> list[Row]:
+    """One row per output of ``runtime``'s values against the reference, judged by ``tols``."""
     if got.shape != ref.shape:
         return [Row(runtime, name, "error", f"output shape {list(got.shape)} differs from the reference's {list(ref.shape)}",
                     within=False) for name, _ in outputs]
@@ -107,7 +109,7 @@ def _float_runtimes(
     else:
         seconds["tract"] = time.perf_counter() - t
         values["tract"] = tv
-        rows += _rows_for("tract", tv, ref, outputs, ftols)
+        rows += rows_for("tract", tv, ref, outputs, ftols)
     # torch: only when named, and then its failures are the user's to fix
     if torch_spec is None:
         if torch_weights is not None:
@@ -119,7 +121,7 @@ def _float_runtimes(
         tv = run_torch(torch_spec, torch_weights, feed[info.inputs[0].name])
         seconds["torch"] = time.perf_counter() - t
         values["torch"] = tv
-        rows += _rows_for("torch", tv, ref, outputs, ftols)
+        rows += rows_for("torch", tv, ref, outputs, ftols)
     return rows, values, seconds
 
 
@@ -235,14 +237,14 @@ def compare_model(
     settings = circuit.settings
     ra = settings["run_args"]
     emulated = emulate_fixed_point(Path(onnx_path), info, feed, int(ra["input_scale"]), int(ra["param_scale"]))
-    tols = _tolerances(outputs, ref, emulated, settings["model_output_scales"], tol_override)
+    tols = tolerances_for(outputs, ref, emulated, settings["model_output_scales"], tol_override)
     progress(f"computing circuit witnesses ({n} sample(s), batch {circuit.batch_size})")
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="zkml-compare-") as tmp:
         circ = circuit_outputs(circuit.compiled, settings, feed, Path(tmp), circuit.inputs)
     seconds["circuit"] = time.perf_counter() - t
     values = {REFERENCE: ref, "circuit": circ}
-    rows = _rows_for("circuit", circ, ref, outputs, [x.value for x in tols])
+    rows = rows_for("circuit", circ, ref, outputs, [x.value for x in tols])
     frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, feed, ref, outputs, torch_spec, torch_weights, progress)
     cal = circuit.calibration.get("report", {}).get("max_abs_error")
     return Comparison(
@@ -267,15 +269,15 @@ def _instance_mismatch(bundle: Bundle, values: list[Any], artifacts: Any) -> str
     public, one Poseidon hash per input when hashed.
     """
     from zkml.circuit import Artifacts
-    from zkml.verify import _expected_column, _Fail
+    from zkml.verify import expected_column, ClaimFailed
 
     probe = replace(bundle, input_values=values, input_sha256=sha256_json(values))
     settings = json.loads(Path(artifacts.settings).read_text()) if artifacts is not None else _bundle_settings(bundle)
     art = artifacts if artifacts is not None else Artifacts(Path(), Path(), Path())  # only its weights commitment is read
     for i, e in enumerate(bundle.proofs):
         try:
-            want = _expected_column(probe, e, settings, art)
-        except _Fail as f:
+            want = expected_column(probe, e, settings, art)
+        except ClaimFailed as f:
             return f"proof {i} ({f})"
         col = e.instances[0] if e.instances else []
         if len(col) != len(want):
@@ -413,12 +415,12 @@ def compare_bundle(
     if artifacts is not None:
         param_scale = int(json.loads(Path(artifacts.settings).read_text())["run_args"]["param_scale"])
     emulated = emulate_fixed_point(Path(onnx_path), info, feed, in_scale, param_scale)
-    tols = _tolerances(outputs, ref, emulated, list(bundle.circuit.output_scales), tol_override)
+    tols = tolerances_for(outputs, ref, emulated, list(bundle.circuit.output_scales), tol_override)
     if proven.shape != ref.shape:
         rows = [Row("circuit", name, "error", f"the bundle reports outputs of shape {list(proven.shape)}, the model gives "
                     f"{list(ref.shape)}", within=False) for name, _ in outputs]
     else:
-        rows = _rows_for("circuit", proven, ref, outputs, [x.value for x in tols])
+        rows = rows_for("circuit", proven, ref, outputs, [x.value for x in tols])
     frows, fvalues, fseconds = _float_runtimes(Path(onnx_path), info, feed, ref, outputs, torch_spec, torch_weights, progress)
     cal = circuit.calibration.get("report", {}).get("max_abs_error") if circuit is not None else None
     return Comparison(

@@ -516,10 +516,10 @@ def _compare(store: Store, registry: Registry, mid: bytes, row: VersionRow,
     import numpy as np
 
     from zkml.compare import REFERENCE, Comparison, plot
-    from zkml.compare.run import _rows_for, _tolerances  # the comparison zkml compare makes, on bound values
+    from zkml.compare.run import rows_for, tolerances_for  # the comparison zkml compare makes, on bound values
     from zkml.compare.tolerance import emulate_fixed_point
     from zkml.compare.runtimes import run_onnxruntime
-    from zkml.monitor import _signed
+    from zkml.monitor import signed_felt
     from zkml.onnx_check import load_model
 
     layout = registry.record(mid, row.version).layout
@@ -537,8 +537,8 @@ def _compare(store: Store, registry: Registry, mid: bytes, row: VersionRow,
     per_sample = int(np.prod(shape))
     xs, ys = [], []
     for ints, real in matched:
-        raw_in = [_signed(v) for v in layout.inputs(ints)]
-        raw_out = [_signed(v) for v in layout.outputs(ints)]
+        raw_in = [signed_felt(v) for v in layout.inputs(ints)]
+        raw_out = [signed_felt(v) for v in layout.outputs(ints)]
         if len(raw_in) != batch * per_sample or len(raw_out) % batch or len(out_scales) != 1:
             return None, "the registered layout does not fit the store's circuit: no comparison"
         n = min(max(real, 1), batch)
@@ -550,8 +550,8 @@ def _compare(store: Store, registry: Registry, mid: bytes, row: VersionRow,
     if ref.shape != circ.shape:
         return None, f"the proven outputs have shape {list(circ.shape)}, the model gives {list(ref.shape)}"
     emulated = emulate_fixed_point(Path(circuit.onnx), info, samples, in_scale, param_scale)
-    tols = _tolerances(outputs, ref, emulated, out_scales, None)
-    rows = _rows_for("circuit", circ, ref, outputs, [t.value for t in tols])
+    tols = tolerances_for(outputs, ref, emulated, out_scales, None)
+    rows = rows_for("circuit", circ, ref, outputs, [t.value for t in tols])
     comparison = Comparison(mode="bundle", model_path=str(circuit.onnx), model_sha256=info.sha256,
                             circuit_id=circuit.circuit_id, samples=len(samples), outputs=outputs, rows=rows,
                             checks=[], tolerances=tols, values={REFERENCE: ref, "circuit": circ})
