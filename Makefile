@@ -2,6 +2,7 @@
 #   make demo   set everything up (venv, pip, npm) and run compile -> prove -> verify on the bundled digits model
 #   make test   set up, then run the test suite (real proofs, real solc, real anvil)
 #   make test-fast  the fast loop: the suite without the chain/cluster/service modules and long tests
+#   make fuzz   the registry's stateful property tests with the long Hypothesis profile (~15 min)
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -10,7 +11,7 @@ ZKML   := $(VENV)/bin/zkml
 STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup demo audit-demo test test-fast bench bench-gas clean
+.PHONY: setup demo audit-demo test test-fast fuzz bench bench-gas clean
 
 setup: $(STAMP) $(NPM_STAMP)
 
@@ -38,6 +39,11 @@ test: setup
 # The fast loop: everything but the chain/cluster/service modules and the long tests (pytest -m "not slow").
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The long run of tests/test_registry_fuzz.py (ZKML_FUZZ=long: random seeds, ZKML_FUZZ_EXAMPLES examples of
+# ZKML_FUZZ_STEPS steps), with Hypothesis' statistics and the state machine's per-rule outcome counts.
+fuzz: setup
+	ZKML_FUZZ=long $(PY) -m pytest -q -s tests/test_registry_fuzz.py --hypothesis-show-statistics -p no:cacheprovider
 
 bench: setup
 	$(PY) benches/bench_prove.py
