@@ -5,9 +5,13 @@ searches a small list of candidate scales and keeps the *smallest circuit that
 meets the accuracy target*, measured the way a user cares about it: every
 calibration sample is run through onnxruntime (float) and through the
 quantized circuit (ezkl witness), and we compare max abs error and argmax
-agreement. ``--target resources`` tries scales from small to large;
-``--target accuracy`` from large to small (the most precise circuit that fits
-within ``max_logrows``).
+agreement. ``--target resources`` tries scales from small to large (by
+bisection when the first candidate is already a big circuit: about log2(n)
+candidates instead of n, see :data:`EXPENSIVE_CELLS`) and stops at the first
+scale that needs more than ``max_logrows``; ``--target accuracy`` from large to
+small (the most precise circuit that fits within ``max_logrows``). Every
+candidate, its logrows, resource estimate, accuracy and verdict is reported
+(``calibration.json``), so what was traded is on record.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,8 @@ from zkml.util import native_output_captured
 
 VISIBILITIES = ("public", "private", "hashed", "fixed")
 RESOURCE_SCALES = (6, 7, 8, 9, 10, 11, 12, 13)
+EXPENSIVE_CELLS = 4_000_000
+"""From this many committed cells in the first candidate's circuit on, ``resources`` bisects the scales."""
 
 
 @dataclass(frozen=True)
@@ -293,15 +299,11 @@ def calibrate(
     cal_json = workdir / "calibration_input.json"
     # ezkl wants a whole number of batches: pad the last one by repeating its final sample
     cal_json.write_text(json.dumps(to_ezkl_json(padded_feed(feed, batch), info.inputs)))
-    scales: Sequence[int] = options.scales or RESOURCE_SCALES
-    if options.target == "accuracy":
-        scales = sorted(scales, reverse=True)
+    scales: Sequence[int] = sorted(set(options.scales or RESOURCE_SCALES), reverse=options.target == "accuracy")
     tried: list[dict[str, Any]] = []
-    for scale in scales:
-        spent = time.perf_counter() - t0
-        if max_seconds is not None and tried and spent > max_seconds:
-            tried.append({"scale": scale, "verdict": f"not tried: calibration budget {max_seconds:.0f}s spent"})
-            break
+
+    def attempt(scale: int) -> tuple[dict[str, Any], Calibration | None]:
+        """One candidate: settings, estimate, compile, accuracy. ``entry["verdict"]`` says how it went."""
         settings_path = workdir / f"settings_s{scale}.json"
         compiled = workdir / f"model_s{scale}.compiled"
         entry: dict[str, Any] = {"scale": scale}
@@ -315,44 +317,81 @@ def calibrate(
                 )
         except RuntimeError as e:
             entry.update(verdict="failed", reason=str(e).splitlines()[0][:200])
-            tried.append(entry)
-            continue
+            return entry, None
         settings = json.loads(settings_path.read_text())
         logrows = int(settings["run_args"]["logrows"])
         entry["logrows"] = logrows
-        if logrows > options.max_logrows:
-            entry["verdict"] = f"needs logrows {logrows} > max {options.max_logrows}"
-            tried.append(entry)
-            continue
         need = estimate(settings)
         entry["estimate"] = need.as_dict()
+        if logrows > options.max_logrows:
+            entry["verdict"] = f"needs logrows {logrows} > max {options.max_logrows}"
+            return entry, None
         if max_memory_gb is not None and need.memory_gb > max_memory_gb:
             entry["verdict"] = f"needs ~{need.memory_gb:.1f} GB > budget {max_memory_gb:g} GB"
-            tried.append(entry)
             if options.target == "resources":
+                tried.append(entry)
                 raise ResourceError(need.refusal(f"--max-memory {max_memory_gb:g} GB"))
-            continue
+            return entry, None
         try:
             with native_output_captured():
                 ezkl.compile_circuit(str(circuit_onnx), str(compiled), str(settings_path))
             circ = circuit_outputs(compiled, settings, feed, workdir, info.inputs)
         except RuntimeError as e:
             entry.update(verdict="failed", reason=str(e).splitlines()[0][:200])
-            tried.append(entry)
-            continue
+            return entry, None
         except CircuitError as e:
             entry.update(verdict="failed", reason=e.message[:200])
-            tried.append(entry)
-            continue
+            return entry, None
         report = compare(ref, circ)
         entry.update(report.as_dict())
         ok = report.argmax_agreement >= options.min_agreement and (
             options.max_error is None or report.max_abs_error <= options.max_error
         )
         entry["verdict"] = "chosen" if ok else "below accuracy bar"
+        return entry, (Calibration(settings, scale, report, tried, 0.0) if ok else None)
+
+    # The search. `accuracy`: from the largest scale down, the first that fits and meets the bar.
+    # `resources`: the smallest scale that meets the bar, over indices lo (known not good enough) <
+    # i < hi (known good, or already too big: a larger scale needs at least as many rows). Candidates
+    # are tried one by one upwards; when the first candidate's circuit is already big (>= EXPENSIVE_CELLS,
+    # so every candidate costs a compile and a witness per sample at that size or more), by bisection:
+    # about log2(n) candidates instead of up to n, assuming accuracy grows with the scale.
+    lo, hi = -1, len(scales)
+    chosen: Calibration | None = None
+    bisect = False
+    while lo + 1 < hi:
+        i = (lo + hi) // 2 if bisect else lo + 1
+        spent = time.perf_counter() - t0
+        if max_seconds is not None and tried and spent > max_seconds:
+            tried.append({"scale": scales[i], "verdict": f"not tried: calibration budget {max_seconds:.0f}s spent"})
+            break
+        entry, result = attempt(scales[i])
+        if bisect:
+            entry["search"] = "bisection"
         tried.append(entry)
-        if ok:
-            return Calibration(settings, scale, report, tried, time.perf_counter() - t0)
+        if result is not None:
+            if options.target == "accuracy":
+                chosen = result
+                break
+            chosen, hi = result, i
+        elif options.target == "resources" and entry["verdict"].startswith("needs logrows"):
+            hi = i
+            if not bisect and i + 1 < len(scales):
+                tried.append({"scale": scales[i + 1], "verdict": f"not tried: scale {scales[i]} already needs "
+                              f"logrows {entry['logrows']} > max {options.max_logrows}"})
+        else:
+            lo = i
+        if (options.target == "resources" and not bisect and len(tried) == 1
+                and entry.get("estimate", {}).get("cells", 0) >= EXPENSIVE_CELLS and lo + 2 < hi):
+            bisect = True
+            progress(f"scale {scales[i]} already gives {entry['estimate']['cells'] / 1e6:.1f}M cells: "
+                     "bisecting the other scales")
+    if chosen is not None:
+        # `tried` keeps the search's order; earlier "chosen" verdicts of a bisection were superseded
+        for t in tried:
+            if t.get("verdict") == "chosen" and t["scale"] != chosen.scale:
+                t["verdict"] = "good enough, superseded by a smaller scale"
+        return replace(chosen, tried=tried, seconds=time.perf_counter() - t0)
     best = max((t for t in tried if "argmax_agreement" in t), key=lambda t: t["argmax_agreement"], default=None)
     detail = (
         f"best: scale {best['scale']}, agreement {best['argmax_agreement']:.3f}, max error {best['max_abs_error']:.4g}"
