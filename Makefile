@@ -2,7 +2,7 @@
 #   make demo   set everything up (venv, pip, npm) and run compile -> prove -> verify on the bundled digits model
 #   make test   set up, then run the test suite (real proofs, real solc, real anvil)
 #   make test-fast  the fast loop: the suite without the chain/cluster/service modules and long tests
-#   make fuzz   the registry's stateful property tests with the long Hypothesis profile (~15 min)
+#   make fuzz   the registry's stateful property tests with the long Hypothesis profile (~10 min)
 
 PYTHON ?= python3.11
 VENV   := .venv

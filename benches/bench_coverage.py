@@ -8,7 +8,10 @@ prove can hang: upstream issue 1029); both paths cache SRS files by size.
 Prints a table and writes JSON (per model: status, logrows, seconds; totals,
 median time ratio raw/zkml over models both prove).
 
-    timeout 1200 .venv/bin/python benches/bench_coverage.py [--only a,b] [--out benches/results/coverage.json]
+    timeout 1200 .venv/bin/python benches/bench_coverage.py [--only a,b] [--out benches/results/coverage.json] [--resume]
+
+``--resume`` keeps the rows of an earlier (cut-off) run in ``--out`` and runs only the models it lacks,
+so a long run can be done in parts; the summary covers all rows.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ def main() -> int:
     ap.add_argument("--only", default="")
     ap.add_argument("--out", type=Path, default=REPO / "benches" / "results" / "coverage.json")
     ap.add_argument("--timeout", type=float, default=240.0)
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows already in --out (a cut-off or partial run) and run only the other models")
     ap.add_argument("--child", nargs="+")
     a = ap.parse_args()
     if a.child:
@@ -129,12 +134,16 @@ def main() -> int:
 
     only = {x for x in a.only.split(",") if x}
     rows = []
+    if a.resume and a.out.is_file():
+        rows = [r for r in json.loads(a.out.read_text()).get("rows", []) if not only or r["model"] in only]
+        print(f"resuming: {len(rows)} model(s) kept from {a.out}", flush=True)
+    done = {r["model"] for r in rows}
     with tempfile.TemporaryDirectory(prefix="zkml-bench-coverage-") as tmp:
         root = Path(tmp)
         srs_raw = root / "srs-raw"
         srs_raw.mkdir()
         for m in zoo.models():
-            if only and m.name not in only:
+            if (only and m.name not in only) or m.name in done:
                 continue
             d = root / m.name
             d.mkdir()
