@@ -18,7 +18,7 @@ InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="Input samp
 CircuitOpt = Annotated[str | None, typer.Option("--circuit", help="The circuit to compare against (id, folder or recipe); default: compile/find the model's own.")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Bundle mode: the ONNX the bundle names (default: the copy in its circuit folder).")]
 CalibrationOpt = Annotated[Path | None, typer.Option("--calibration", "-c", help="Calibration data, if the model's circuit must be compiled.")]
-TorchOpt = Annotated[str | None, typer.Option("--torch", help="Also run the source torch module: MODULE.py:FACTORY (models with one input).")]
+TorchOpt = Annotated[str | None, typer.Option("--torch", help="Also run the source torch module: MODULE.py:FACTORY (called with every model input, in the ONNX input order).")]
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="A state_dict file to load into the --torch module.")]
 TolOpt = Annotated[float | None, typer.Option("--tolerance", help="Absolute circuit tolerance (default: derived from the circuit's scale).")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG of float vs circuit outputs and the error distribution.")]

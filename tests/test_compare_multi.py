@@ -163,12 +163,44 @@ def test_input_files_in_every_format_give_the_same_comparison(
     assert np.array_equal(values[0], values[1]) and np.array_equal(values[0], values[2])
 
 
-def test_torch_is_refused_in_one_line_for_several_inputs(
-    zoo_models: dict[str, tuple[Path, dict[str, np.ndarray]]], circuits: dict[str, Circuit]
+TORCH_TWO = """
+import torch
+
+
+class MatMul2(torch.nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, a, b):
+        return (a @ b) * self.factor
+
+
+def make():
+    return MatMul2(1.0)
+
+
+def off():
+    return MatMul2(1.01)
+"""
+
+
+@pytest.mark.parametrize("factory, agrees", [("make", True), ("off", False)])
+def test_torch_module_with_two_inputs(
+    zoo_models: dict[str, tuple[Path, dict[str, np.ndarray]]], circuits: dict[str, Circuit], tmp_path: Path,
+    factory: str, agrees: bool
 ) -> None:
+    """A two-input torch module gets both inputs, positionally in the ONNX input order; a different module disagrees."""
     path, feed = zoo_models["matmul_two_inputs"]
-    with pytest.raises(ConfigError, match=r"--torch compares a module with one input; this model takes 2 \(a, b\)"):
-        compare_model(path, circuits["matmul_two_inputs"], feed, torch_spec="no_such.py:make")
+    mod = tmp_path / "mm.py"
+    mod.write_text(TORCH_TWO)
+    c = compare_model(path, circuits["matmul_two_inputs"], feed, torch_spec=f"{mod}:{factory}")
+    (row,) = [r for r in c.rows if r.runtime == "torch"]
+    assert row.status == "ok" and row.within is agrees, row
+    if agrees:
+        assert row.max_abs_error <= 1e-5
+    else:
+        assert row.max_abs_error > 1e-3 and any("torch output" in f for f in c.failures)
 
 
 def test_an_onnx_with_other_inputs_is_refused(
@@ -238,17 +270,20 @@ def test_cli_mismatching_input_is_one_line(
     assert line.startswith("error: ") and message in line
 
 
-def test_cli_torch_with_two_inputs_is_one_line(
+def test_cli_torch_with_two_inputs(
     zoo_models: dict[str, tuple[Path, dict[str, np.ndarray]]], circuits: dict[str, Circuit], store: Store, tmp_path: Path
 ) -> None:
     path, feed = zoo_models["matmul_two_inputs"]
     npz = tmp_path / "ab.npz"
     np.savez(npz, a=feed["a"][:1], b=feed["b"][:1])
-    r = _cli(str(path), "--circuit", circuits["matmul_two_inputs"].circuit_id, "--input", str(npz), "--torch", "m.py:make",
-             store=store)
-    assert r.exit_code == 2
-    (line,) = error_lines(r.stderr)
-    assert line == "error: --torch compares a module with one input; this model takes 2 (a, b): compare it without --torch"
+    mod = tmp_path / "mm.py"
+    mod.write_text(TORCH_TWO)
+    r = _cli(str(path), "--circuit", circuits["matmul_two_inputs"].circuit_id, "--input", str(npz),
+             "--torch", f"{mod}:make", "--json", store=store)
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    (row,) = [row for row in d["rows"] if row["runtime"] == "torch"]
+    assert row["status"] == "ok" and row["within"] is True
 
 
 # Bundle mode

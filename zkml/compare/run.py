@@ -22,7 +22,7 @@ import numpy as np
 from zkml.bundle import Bundle
 from zkml.circuit import Circuit
 from zkml.compare.result import Check, Comparison, OutputTolerance, Row
-from zkml.compare.runtimes import REFERENCE, check_torch_inputs, run_onnxruntime, run_torch, run_tract
+from zkml.compare.runtimes import REFERENCE, run_onnxruntime, run_torch, run_tract
 from zkml.compare.tolerance import (
     FLOOR_LSB,
     MARGIN,
@@ -118,7 +118,7 @@ def _float_runtimes(
     else:
         progress(f"running torch module {torch_spec}")
         t = time.perf_counter()
-        tv = run_torch(torch_spec, torch_weights, feed[info.inputs[0].name])
+        tv = run_torch(torch_spec, torch_weights, [feed[s.name] for s in info.inputs], len(ref))
         seconds["torch"] = time.perf_counter() - t
         values["torch"] = tv
         rows += rows_for("torch", tv, ref, outputs, ftols)
@@ -220,7 +220,6 @@ def compare_model(
     checks: list[Check] = []
     # Inputs validation
     _same_inputs(circuit.inputs, info, "the circuit", onnx_path)
-    check_torch_inputs(circuit.inputs, torch_spec)
     feed = check_samples(circuit, samples)
     n = feed_len(feed)
     checks.append(Check(
@@ -356,7 +355,6 @@ def compare_bundle(
     tol_override = check_tolerance(tolerance)
     checks: list[Check] = []
     specs = bundle.model.all_inputs
-    check_torch_inputs(specs, torch_spec)
     # The outputs to judge
     if bundle.outputs is None:
         raise ConfigError("the bundle's outputs are private: there is nothing to compare")

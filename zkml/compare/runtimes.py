@@ -117,20 +117,11 @@ def run_tract(onnx_path: Path, info: ModelInfo, samples: Any) -> np.ndarray:
     return np.concatenate(rows, axis=0)[: feed_len(feed)]
 
 
-def check_torch_inputs(specs: Sequence[Any], spec: str | None) -> None:
-    """``--torch`` runs a module of one input (called with the batch of it); say so for any other model.
+def run_torch(spec: str, weights: Path | None, samples: np.ndarray | Sequence[np.ndarray], n: int | None = None) -> np.ndarray:
+    """The source torch module on the batch of each model input (``samples``: one array, or one per input
+    in the ONNX graph's input order, passed as positional arguments; none for a graph without inputs).
 
-    Raises:
-        ConfigError: a torch module is named for a model without exactly one input.
-    """
-    if spec is not None and len(specs) != 1:
-        names = ", ".join(s.name for s in specs) or "none"
-        raise ConfigError(f"--torch compares a module with one input; this model takes {len(specs)} ({names}): "
-                          "compare it without --torch")
-
-
-def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarray:
-    """The source torch module on ``samples`` (the batch of the model's one input, in its dtype).
+    ``n``: samples in the batch (default: the first array's length; 1 without inputs).
 
     Raises:
         ConfigError: bad spec or weights file missing.
@@ -153,11 +144,13 @@ def run_torch(spec: str, weights: Path | None, samples: np.ndarray) -> np.ndarra
             raise ModelError(f"cannot load weights {weights} into {spec}: {str(e).splitlines()[0]}") from None
     module.eval()
     try:
+        arrays = [np.asarray(samples)] if isinstance(samples, np.ndarray) else [np.asarray(a) for a in samples]
+        args = [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32 if x.dtype.kind == "f" else x.dtype))
+                for x in arrays]
         with torch.no_grad():
-            x = np.asarray(samples)
-            out = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32 if x.dtype.kind == "f" else x.dtype)))
+            out = module(*args)
     except Exception as e:
         raise ModelError(f"{spec} failed on the input: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     outs = list(out) if isinstance(out, list | tuple) else [out]
-    flat, _ = _flatten([o.detach().cpu().numpy() for o in outs], len(samples))
+    flat, _ = _flatten([o.detach().cpu().numpy() for o in outs], n if n is not None else (len(arrays[0]) if arrays else 1))
     return flat
