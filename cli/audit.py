@@ -299,28 +299,17 @@ def respond_cmd(
 ) -> None:
     """Prove the challenged rows (batched) with Merkle inclusion proofs and write the response file."""
     from zkml import audit
-    from zkml.errors import ConfigError
 
     report = progress(json_out)
 
     def go() -> Any:
-        from zkml.circuit import open_circuit
-        from zkml.targets import resolve_circuit
+        from zkml.audit.respond import challenged_circuit
         from zkml.scale.route import ProveRoute
 
         route = ProveRoute.from_flags(workers, ray, server)
         st = _store(store)
         ch = audit.Challenge.load(challenge)
-        if circuit is not None:
-            circ, _ = resolve_circuit(circuit, st, progress=report)
-        elif ch.model.circuit_id and st.circuit_dir(ch.model.circuit_id).is_dir():
-            circ = open_circuit(st.circuit_dir(ch.model.circuit_id), st)
-        else:
-            try:
-                art_folder = _folder_with_vk(st, ch.model.vk_sha256)
-            except ConfigError:
-                raise ConfigError("pass --circuit: the challenged circuit is not in this store") from None
-            circ = open_circuit(art_folder, st)
+        circ = challenged_circuit(ch, st, circuit, progress=report)
         r = audit.respond(ch, data, circ, timeout=timeout, route=route, progress=report)
         r.save(out)
         return r
@@ -366,16 +355,6 @@ def _pending_gate(oc: Any, st: Any, expected: Any) -> Any:
         return None
     gate = store_gate(st, oc.chain, oc.registry, f.model_id)
     return None if gate is None else gate.with_chain(oc.chain)
-
-
-def _folder_with_vk(st: Any, vk_sha256: str | None) -> Path:
-    """The store's circuit folder whose (digest-checked) manifest names this vk digest."""
-    from zkml.errors import ConfigError
-
-    for m in st.list_circuits() if vk_sha256 else ():
-        if m.files.get("vk.key") == vk_sha256:
-            return Path(m.folder)
-    raise ConfigError("no circuit with the challenged vk in this store")
 
 
 @app.command("check")

@@ -196,6 +196,10 @@ class Store:
                         out.append(m)
         return out
 
+    def circuits_with_vk(self, vk_sha256: str) -> list[Manifest]:
+        """Every circuit whose (digest-checked) manifest names this vk.key sha256."""
+        return [m for m in self.list_circuits() if m.files.get("vk.key") == vk_sha256] if vk_sha256 else []
+
     def find_circuit(self, prefix: str) -> Path:
         """Resolve a circuit id or unique prefix to its folder.
 

@@ -184,7 +184,8 @@ def audited_artifacts(expected: ExpectedModel, bundle: Bundle, store: Store) -> 
         candidates.append(store.circuit_dir(expected.circuit_id))
     if CIRCUIT_ID.fullmatch(bundle.circuit_id):
         candidates.append(store.circuit_dir(bundle.circuit_id))
-    candidates += [m.folder for m in store.list_circuits()]
+    candidates += ([m.folder for m in store.circuits_with_vk(expected.vk_sha256)] if expected.vk_sha256
+                   else [m.folder for m in store.list_circuits()])
     for folder in candidates:
         manifest, _ = store.read_manifest(folder)
         if manifest is None:
