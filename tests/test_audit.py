@@ -384,6 +384,23 @@ def test_respond_refuses_an_invalid_challenge(challenge: Challenge, mlp_circuit:
         audit.respond(forged, TEST_SET, mlp_circuit)
 
 
+def test_the_challenged_circuit_is_found_by_id_then_by_vk(challenge: Challenge, mlp_circuit: Circuit,
+                                                         cnn_circuit: Circuit, store: Store, tmp_path: Path) -> None:
+    """`zkml audit respond` without --circuit: the challenged id, else the store's circuit with the challenged vk."""
+    from zkml.audit.respond import challenged_circuit
+    from zkml.errors import ConfigError
+
+    assert challenged_circuit(challenge, store).circuit_id == mlp_circuit.circuit_id
+    by_vk = replace(challenge, model=ExpectedModel(mlp_circuit.model_sha256, mlp_circuit.files["vk.key"], "f" * 20))
+    assert challenged_circuit(by_vk, store).circuit_id == mlp_circuit.circuit_id
+    bad_id = replace(challenge, model=ExpectedModel(mlp_circuit.model_sha256, mlp_circuit.files["vk.key"], "../x"))
+    assert challenged_circuit(bad_id, store).circuit_id == mlp_circuit.circuit_id  # an id that is no id is ignored
+    # --circuit wins (respond then refuses it if it is not the challenged model)
+    assert challenged_circuit(challenge, store, cnn_circuit.circuit_id).circuit_id == cnn_circuit.circuit_id
+    with pytest.raises(ConfigError, match="pass --circuit: the challenged circuit is not in this store"):
+        challenged_circuit(by_vk, Store(tmp_path / "empty"))
+
+
 def _errors(stderr: str) -> list[str]:
     """The error lines of a CLI run (progress lines start with "  ..", a local audit's warning with "WARNING: LOCAL")."""
     return [line for line in stderr.splitlines() if not line.startswith(("  .. ", "WARNING: LOCAL AUDIT"))]
