@@ -92,9 +92,21 @@ SLOW_MODULES = {
     "test_provenance_onchain", "test_redteam_audit", "test_redteam_onchain", "test_registry", "test_registry_cli",
     "test_registry_fuzz", "test_report", "test_scale", "test_serve", "test_smt", "test_validation_gate", "test_vrf_onchain",
 }
+# Single tests of 4-12 s each (measured with `pytest -m "not slow" --durations=40`): whole compile -> prove
+# flows that the fast loop's other tests cover in parts; `make test` runs them.
+SLOW_TESTS = {
+    "test_targets::test_compile_then_prove_and_compare_with_just_the_onnx",
+    "test_core::test_batch_larger_than_calibration_set",
+    "test_core::test_cache_hit_and_corrupted_manifest_rebuild",
+    "test_core::test_batch_proof_with_padding",
+    "test_core::test_concurrent_compiles_build_once",
+    "test_compare::test_clean_model_passes_on_the_whole_test_set",
+    "test_cli::test_installed_zkml_end_to_end",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        if module in SLOW_MODULES or f"{module}::{getattr(item, 'originalname', item.name)}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
