@@ -24,6 +24,7 @@ from zkml.errors import InputError, StoreError, ZkmlError
 from zkml.util import sha256_json, write_json_atomic
 
 if TYPE_CHECKING:  # the chain side is imported only when an on-chain audit runs
+    from zkml.circuit import Circuit
     from zkml.evm.chain import Chain, Contract
     from zkml.keys import VrfKey
     from zkml.store import Store
@@ -168,22 +169,19 @@ def write_report(report: AuditReport, path: str | os.PathLike[str]) -> tuple[Pat
     return p, md
 
 
-def audited_artifacts(expected: ExpectedModel, bundle: Bundle, store: Store) -> Artifacts:
-    """Public artifacts of the audited circuit, from ``store`` (which built it: every file digest-checked).
+def audited_circuit(expected: ExpectedModel, store: Store, hints: tuple[str, ...] = ()) -> Circuit:
+    """The audited circuit, from ``store`` (which built it: every file digest-checked).
 
-    Found by the expected circuit id, else by the expected vk digest (the
-    bundle's circuit id is only a hint of where to look first), else (no vk
-    pinned) the circuit of the expected ONNX digest. Raises :class:`StoreError`
-    when the store does not hold it.
+    Found by the expected circuit id, then the ``hints`` (e.g. a bundle's circuit id: only where to
+    look first), else by the expected vk digest, else (no vk pinned) the circuit of the expected ONNX
+    digest. Every candidate must have the expected vk and ONNX digests; ids that are no store id are
+    ignored. Raises :class:`StoreError` when the store does not hold it.
     """
     from zkml.circuit import open_circuit
     from zkml.store import CIRCUIT_ID
 
-    candidates: list[Path] = []
-    if expected.circuit_id:
-        candidates.append(store.circuit_dir(expected.circuit_id))
-    if CIRCUIT_ID.fullmatch(bundle.circuit_id):
-        candidates.append(store.circuit_dir(bundle.circuit_id))
+    ids = [c for c in (expected.circuit_id, *hints) if c and CIRCUIT_ID.fullmatch(c)]
+    candidates = [store.circuit_dir(c) for c in ids]
     candidates += ([m.folder for m in store.circuits_with_vk(expected.vk_sha256)] if expected.vk_sha256
                    else [m.folder for m in store.list_circuits()])
     for folder in candidates:
@@ -195,11 +193,16 @@ def audited_artifacts(expected: ExpectedModel, bundle: Bundle, store: Store) -> 
         circuit = open_circuit(folder, store)
         if expected.onnx_sha256 not in (None, circuit.model_sha256):
             continue
-        return circuit.artifacts()
+        return circuit
     want = f"vk sha256 {expected.vk_sha256[:16]}…" if expected.vk_sha256 else f"model {expected.onnx_sha256}"
     raise StoreError(
         f"the audited circuit ({want}) is not in store {store.root}: pass --circuit with its public artifacts"
     )
+
+
+def audited_artifacts(expected: ExpectedModel, bundle: Bundle, store: Store) -> Artifacts:
+    """Public artifacts of the audited circuit (:func:`audited_circuit`; the bundle's circuit id is a hint)."""
+    return audited_circuit(expected, store, (bundle.circuit_id,)).artifacts()
 
 
 def check_response(

@@ -147,27 +147,24 @@ def challenged_circuit(challenge: Challenge, store: Any, circuit: str | None = N
     """The circuit that answers ``challenge``, from ``store`` (a :class:`zkml.store.Store`).
 
     ``circuit`` (a circuit id or folder, a recipe or an ONNX file) when given; else the challenged
-    circuit id when the store holds it; else the store's circuit with the challenged vk digest.
-    Which one is picked is only where to look: :func:`respond` still checks it is the challenged model.
+    circuit, as ``zkml audit check`` finds it (:func:`zkml.audit.check.audited_circuit`: by the challenged
+    id, else by the challenged vk, with the challenged vk and ONNX digests). :func:`respond` still checks
+    it is the challenged model.
 
     Raises:
         ConfigError: the store has no such circuit (pass ``circuit``).
     """
-    from zkml.circuit import open_circuit
-    from zkml.errors import ConfigError
-    from zkml.store import CIRCUIT_ID
+    from zkml.audit.check import audited_circuit
+    from zkml.errors import ConfigError, StoreError
 
     if circuit is not None:
         from zkml.targets import resolve_circuit
 
         return resolve_circuit(circuit, store, progress=progress)[0]
-    cid = challenge.model.circuit_id
-    if cid and CIRCUIT_ID.fullmatch(cid) and store.read_manifest(store.circuit_dir(cid))[0] is not None:
-        return open_circuit(store.circuit_dir(cid), store)
-    hits = store.circuits_with_vk(challenge.model.vk_sha256)
-    if not hits:
-        raise ConfigError("pass --circuit: the challenged circuit is not in this store")
-    return open_circuit(Path(hits[0].folder), store)
+    try:
+        return audited_circuit(challenge.model, store)
+    except StoreError:
+        raise ConfigError("pass --circuit: the challenged circuit is not in this store") from None
 
 
 def respond(
