@@ -69,6 +69,19 @@ def mlp_bundle_file(mlp_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
     return path
 
 
+def export_tiny_mlp(path: Path, sizes: tuple[int, int, int], seed: int) -> Path:
+    """A tiny Linear -> ReLU -> Linear torch model (``sizes`` = in, hidden, out; weights from ``seed``) exported
+    to ONNX with a symbolic batch axis: input ``input``, output ``out``."""
+    import torch
+
+    torch.manual_seed(seed)
+    d_in, hidden, d_out = sizes
+    m = torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d_out)).eval()
+    torch.onnx.export(m, (torch.zeros(1, d_in),), str(path), opset_version=17, input_names=["input"], output_names=["out"],
+                      dynamic_axes={"input": {0: "batch_size"}, "out": {0: "batch_size"}}, dynamo=False)
+    return path
+
+
 def store_of_its_own(store: Store, circuit: Circuit, root: Path) -> tuple[Store, Circuit]:
     """A store holding a copy of ``circuit`` (and the dev SRS files), for a test that deploys on its own anvil.
 

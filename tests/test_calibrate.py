@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import export_tiny_mlp
 from zkml import calibrate as cal
 from zkml.calibrate import CircuitOptions
 from zkml.onnx_check import load_model
@@ -21,14 +22,7 @@ SCALES = tuple(range(2, 14))
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    torch.manual_seed(11)
-    m = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).eval()
-    path = tmp_path_factory.mktemp("cal") / "tiny.onnx"
-    torch.onnx.export(m, (torch.zeros(1, 4),), str(path), opset_version=17, input_names=["input"], output_names=["out"],
-                      dynamic_axes={"input": {0: "batch_size"}, "out": {0: "batch_size"}}, dynamo=False)
-    return path
+    return export_tiny_mlp(tmp_path_factory.mktemp("cal") / "tiny.onnx", (4, 6, 3), seed=11)
 
 
 def _run(tiny: Path, tmp: Path, **kw: object) -> cal.Calibration:

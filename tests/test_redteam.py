@@ -24,7 +24,7 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP
+from conftest import CALIBRATION, MLP, export_tiny_mlp
 from zkml.bundle import Bundle, rule_for
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model
@@ -46,14 +46,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    torch.manual_seed(3)
-    m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
-    path = tmp_path_factory.mktemp("tiny-redteam") / "tiny.onnx"
-    torch.onnx.export(m, (torch.zeros(1, 4),), str(path), opset_version=17, input_names=["input"], output_names=["out"],
-                      dynamic_axes={"input": {0: "batch_size"}, "out": {0: "batch_size"}}, dynamo=False)
-    return path
+    return export_tiny_mlp(tmp_path_factory.mktemp("tiny-redteam") / "tiny.onnx", (4, 3, 2), seed=3)
 
 
 TINY_CAL = np.random.default_rng(5).uniform(-1, 1, size=(16, 4)).astype(np.float32)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import export_tiny_mlp
 from zkml.bundle import Bundle
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model
@@ -18,14 +19,7 @@ from zkml.verify import artifacts_from_store, verify_bundle
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    torch.manual_seed(7)
-    m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    torch.onnx.export(m, (torch.zeros(1, 4),), str(path), opset_version=17, input_names=["input"], output_names=["out"],
-                      dynamic_axes={"input": {0: "batch_size"}, "out": {0: "batch_size"}}, dynamo=False)
-    return path
+    return export_tiny_mlp(tmp_path_factory.mktemp("tiny") / "tiny.onnx", (4, 3, 2), seed=7)
 
 
 CAL = np.random.default_rng(1).uniform(-1, 1, size=(16, 4)).astype(np.float32)
