@@ -40,10 +40,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# The long run of tests/test_registry_fuzz.py (ZKML_FUZZ=long: random seeds, ZKML_FUZZ_EXAMPLES examples of
+# The long run of tests/onchain/test_registry_fuzz.py (ZKML_FUZZ=long: random seeds, ZKML_FUZZ_EXAMPLES examples of
 # ZKML_FUZZ_STEPS steps), with Hypothesis' statistics and the state machine's per-rule outcome counts.
 fuzz: setup
-	ZKML_FUZZ=long $(PY) -m pytest -q -s tests/test_registry_fuzz.py --hypothesis-show-statistics -p no:cacheprovider
+	ZKML_FUZZ=long $(PY) -m pytest -q -s tests/onchain/test_registry_fuzz.py --hypothesis-show-statistics -p no:cacheprovider
 
 bench: setup
 	$(PY) benches/bench_prove.py

@@ -27,7 +27,7 @@ import pytest
 from eth_utils import keccak
 from typer.testing import CliRunner
 
-from conftest import MLP, REPO, TEST_SET
+from support import MLP, REPO, TEST_SET
 from zkml import audit, sampling, vrf
 from zkml.audit import AuditError, BlockRef, Challenge, ExpectedModel, Ledger, Response
 from zkml.keys import VrfKey

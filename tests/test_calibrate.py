@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import export_tiny_mlp
+from support import export_tiny_mlp
 from zkml import calibrate as cal
 from zkml.calibrate import CircuitOptions
 from zkml.onnx_check import load_model

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP, REPO, MODELS
+from support import CALIBRATION, MLP, REPO, MODELS
 from zkml.store import Store
 from zkml_cli.main import app
 

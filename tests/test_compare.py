@@ -21,7 +21,7 @@ import torch
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP, MODELS
+from support import CALIBRATION, MLP, MODELS
 from zkml.bundle import Bundle
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model, open_circuit

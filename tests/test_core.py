@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import CALIBRATION, MLP, REPO
+from support import CALIBRATION, MLP, REPO
 from zkml.bundle import Bundle
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model, open_circuit

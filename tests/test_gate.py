@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP, REPO, TEST_SET
+from support import CALIBRATION, MLP, REPO, TEST_SET
 from test_compare import broken_copy, error_lines
 from zkml import sampling, vrf
 from zkml.circuit import Circuit

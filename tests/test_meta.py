@@ -28,7 +28,7 @@ def _asserts(fn: ast.AST, helpers: set[str]) -> bool:
 def test_every_test_asserts_something() -> None:
     """A test without an assert (or pytest.raises, or an asserting helper) cannot fail: a defect."""
     silent = []
-    for path in sorted(TESTS.glob("test_*.py")):
+    for path in sorted(TESTS.rglob("test_*.py")):
         tree = ast.parse(path.read_text())
         funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
         # Helpers (non-test functions) that assert, transitively one level deep
@@ -36,7 +36,7 @@ def test_every_test_asserts_something() -> None:
         helpers |= {name for name, f in funcs.items() if not name.startswith("test_") and _asserts(f, helpers)}
         for name, f in funcs.items():
             if name.startswith("test_") and not _asserts(f, helpers):
-                silent.append(f"{path.name}::{name}")
+                silent.append(f"{path.relative_to(TESTS)}::{name}")
     assert silent == [], f"tests that assert nothing: {silent}"
 
 
@@ -61,10 +61,10 @@ def test_version_flag() -> None:
 def test_no_check_hides_in_an_assert_message() -> None:
     """`assert a, msg and b` never checks b (it is only the message): each check gets its own assert."""
     hidden = []
-    for path in sorted(TESTS.glob("test_*.py")):
+    for path in sorted(TESTS.rglob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Assert) and isinstance(node.msg, ast.BoolOp | ast.Compare):
-                hidden.append(f"{path.name}:{node.lineno}")
+                hidden.append(f"{path.relative_to(TESTS)}:{node.lineno}")
     assert hidden == [], f"checks in assert messages: {hidden}"
 
 

@@ -24,7 +24,7 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP, export_tiny_mlp
+from support import CALIBRATION, MLP, export_tiny_mlp
 from zkml.bundle import Bundle, rule_for
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from eth_utils import keccak
 
-from conftest import CALIBRATION, MLP, TEST_SET
+from support import CALIBRATION, MLP, TEST_SET
 from zkml import audit, vrf
 from zkml.audit import AuditError, BlockRef, Challenge, ExpectedModel, Response
 from zkml.bundle import Bundle

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from conftest import CALIBRATION, MLP
+from support import CALIBRATION, MLP
 from zkml.store import Store
 from zkml_cli.main import app
 
@@ -60,7 +60,7 @@ def _sha(p: Path) -> str:
 
 
 def test_memory_budget_refuses_before_building(tmp_path: Path) -> None:
-    from conftest import REPO
+    from support import REPO
 
     store = str(tmp_path / "store")
     code, out, err = _run("compile", str(REPO / "circuits" / "digits_mlp.toml"), "--max-memory", "0.001", "--store", store)

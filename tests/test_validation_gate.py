@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import TEST_SET
+from support import TEST_SET
 from test_compare import broken_circuit  # noqa: F401  (the session fixture: the gate's broken model)
 from zkml import audit, vrf
 from zkml.audit import gate as gate_audit
@@ -313,7 +313,7 @@ def test_cli_gate_audit_of_the_pending_version(w: World, store: Store, mlp_circu
 
     from typer.testing import CliRunner
 
-    from conftest import store_of_its_own
+    from support import store_of_its_own
     from zkml.evm.deploy import save_records
     from zkml_cli.main import app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import export_tiny_mlp
+from support import export_tiny_mlp
 from zkml.bundle import Bundle
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model

@@ -2,7 +2,7 @@
 
 A Hypothesis ``RuleBasedStateMachine`` sends random sequences of registry calls from several accounts
 (owners, a stranger, the EMERGENCY_ROLE holder, two committees and their members) to the REAL registry
-on the shared anvil of ``evm_fixtures`` (tiny real circuits, real proofs), and keeps a Python model
+on the shared anvil of ``tests/onchain/conftest.py`` (tiny real circuits, real proofs), and keeps a Python model
 of what the state must be. Every rule says, from the model alone, whether the call must succeed or
 revert and with which custom error; the chain must agree. After every step the invariants of
 ``verifiers/INVARIANTS.md`` are checked on chain against the model (S1, S3-S9, C1, C3): each example
@@ -31,16 +31,12 @@ import numpy as np
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from evm_fixtures import (  # noqa: F401 - fixtures
+from chainkit import (
     EMERGENCY_KEY,
     STRANGER_KEY,
     World,
-    anvil,
     as_key,
-    circuits,
-    evm_root,
     record_for,
-    world,
 )
 from hypothesis import HealthCheck, assume, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
@@ -152,7 +148,7 @@ def _flip_hex(p: dict[str, Any], pos: int = 200) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def env(world: World, evm_root: Path) -> Iterator[Env]:  # noqa: F811 - fixtures
+def env(world: World, evm_root: Path) -> Iterator[Env]:
     chain = world.chain
     snap = chain.snapshot()
     try:
@@ -287,7 +283,7 @@ class RegistryMachine(RuleBasedStateMachine):
         self.block_ts: dict[int, int] = {}
         self.nonces: dict[tuple[str, bytes], int] = {}
         a = env.records["a"]
-        # The session's model-a, as evm_fixtures registered it
+        # The session's model-a, as the session world registered it
         mid = self.reg.model_id("model-a")
         self.models: list[ModelState] = [ModelState(mid, env.addr["owner0"], [a], ["accepted"], [1])]
         self.unknown = model_id_of(env.addr["owner0"], "never-registered")
@@ -809,7 +805,7 @@ VRF_HELPERS = vrf_onchain.fast_verify_params(VRF_PK, VRF_ALPHA, VRF_PI)
 
 
 @pytest.fixture(scope="module")
-def vrf_verifier(world: World, evm_root: Path) -> Contract:  # noqa: F811 - fixtures
+def vrf_verifier(world: World, evm_root: Path) -> Contract:
     """The VRFVerifier the session registry was deployed with."""
     compiled = vrf_onchain.compile_verifier(cache_dir=evm_root / "solc-cache")
     return world.chain.at(compiled, str(world.registry.contract.call("vrfVerifier")), "vrf")

@@ -23,11 +23,12 @@ from zkml.commitments.cid import (
 )
 from zkml.errors import InputError
 from zkml.evm.anvil import Anvil, free_port
+from zkml.evm.chain import connect
 from zkml.store import Store
 from zkml_cli.main import app
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EMPTY_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # `ipfs add --cid-version 1 --raw-leaves` of b""
 
 
@@ -112,16 +113,20 @@ def test_cli_cid(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def node() -> Iterator[Anvil]:
-    a = Anvil.start()
-    yield a
-    a.stop()
+def node(anvil: Anvil) -> Iterator[Anvil]:
+    """The shared anvil, reverted when the module is done (its deployments vanish with it)."""
+    c = connect(anvil.rpc_url, allow_dev_key=True)
+    snap = c.snapshot()
+    try:
+        yield anvil
+    finally:
+        c.revert(snap)
 
 
 @pytest.fixture(scope="module")
 def own_store(store: Store, mlp_circuit: Circuit, tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """This module deploys on its own anvil (also chain 31337): keep its deployment records apart."""
-    from conftest import store_of_its_own
+    """Deployment records are per chain id and the module's deployments are reverted: keep them out of the session store."""
+    from support import store_of_its_own
 
     return store_of_its_own(store, mlp_circuit, tmp_path_factory.mktemp("cid-store"))[0]
 

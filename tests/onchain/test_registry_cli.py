@@ -1,6 +1,6 @@
 """``zkml registry propose|finalize|challenge|pause|unpause|rollback`` through Typer's CliRunner.
 
-Two tiny Linear(4,3)+ReLU models (the evm_fixtures exporter, seeds 0 and 1)
+Two tiny Linear(4,3)+ReLU models (chainkit.export_linear, seeds 0 and 1)
 compiled into a module store; ``tiny`` is deployed from model a on the store's
 embedded anvil. Each test runs between evm_snapshot / evm_revert, with the
 store's chain record restored too.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from evm_fixtures import EMERGENCY_KEY, STRANGER_KEY, TEST_INPUT, _export
+from chainkit import EMERGENCY_KEY, STRANGER_KEY, TEST_INPUT, export_linear
 from typer.testing import CliRunner
 
 from zkml.calibrate import CircuitOptions
@@ -54,7 +54,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     circuits = []
     for seed in (0, 1):
         onnx = root / f"tiny{seed}.onnx"
-        _export(seed, onnx)
+        export_linear(seed, onnx)
         circuits.append(compile_model(onnx, cal, CircuitOptions(), store=store)[0])
     a, b = circuits
     test_input = root / "test_input.json"

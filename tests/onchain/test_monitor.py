@@ -26,7 +26,7 @@ from zkml.store import Store
 from zkml_cli.main import app
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "models" / "digits_test.npz"
 CHAIN_ID = 31_338  # its own chain id, so its store records never meet another test module's anvil
 # anvil's public dev accounts #2 (the monitor) and #5 (the human emergency holder)

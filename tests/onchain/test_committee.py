@@ -1,6 +1,6 @@
 """k-of-n committee actions (verifiers/ModelCommittee.sol) on a real anvil with real proofs.
 
-A 2-of-3 committee governs ``model-a`` of the session registry (evm_fixtures). Members sign offline
+A 2-of-3 committee governs ``model-a`` of the session registry (tests/onchain/conftest.py). Members sign offline
 (keys derived here; they hold no ether); a stranger's dev account submits. Every test runs between
 evm_snapshot / evm_revert.
 """
@@ -14,18 +14,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from evm_fixtures import (  # noqa: F401 - fixtures
-    STRANGER_KEY,
-    World,
-    anvil,
-    as_key,
-    chain,
-    circuits,
-    evm_root,
-    record_for,
-    registry,
-    world,
-)
+from chainkit import STRANGER_KEY, World, as_key, record_for
 
 from zkml.errors import InputError
 from zkml.evm.chain import Chain

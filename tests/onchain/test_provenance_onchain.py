@@ -1,6 +1,6 @@
 """Signed model records and dataset commitments on chain: ModelRegistry.sol against a real anvil.
 
-The session world (evm_fixtures) has ``model-a``, ``model-b`` and ``model-h``
+The session world (tests/onchain/conftest.py) has ``model-a``, ``model-b`` and ``model-h``
 registered by anvil's first dev account (the *relayer* here: it submits
 every signed record but owns none of them). ``OWNER`` and ``OTHER`` are
 anvil's third and fourth dev accounts. Every test runs between evm_snapshot /
@@ -22,16 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from evm_fixtures import (  # noqa: F401 - fixtures
-    World,
-    anvil,
-    chain,
-    circuits,
-    evm_root,
-    record_for,
-    registry,
-    world,
-)
+from chainkit import World, record_for
 from typer.testing import CliRunner
 
 from zkml.commitments import dataset as zcommit
@@ -55,7 +46,7 @@ OWNER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 OTHER_KEY = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
 OWNER = SigningKey.from_secret(OWNER_KEY)
 OTHER = SigningKey.from_secret(OTHER_KEY)
-TEST_SET = Path(__file__).resolve().parent.parent / "models" / "digits_test.npz"
+TEST_SET = Path(__file__).resolve().parents[2] / "models" / "digits_test.npz"
 #: ``signed-a`` in OWNER's namespace, as the relayer names it.
 SA = f"{OWNER.address}/signed-a"
 
@@ -472,7 +463,7 @@ def test_dataset_root_belongs_to_the_version(registry: Registry, world: World, c
     registry.finalize(owned("digits"))
     with pytest.raises(RegistryError, match="has no dataset root"):
         registry.verify_dataset_member(owned("digits"), digits.proof(0), digits.leaf(0))
-    from evm_fixtures import EMERGENCY_KEY
+    from chainkit import EMERGENCY_KEY
 
     as_account(registry, EMERGENCY_KEY).rollback(owned("digits"))
     assert registry.verify_dataset_member(owned("digits"), digits.proof(0), digits.leaf(0)) is True

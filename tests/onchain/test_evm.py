@@ -10,15 +10,7 @@ from typing import Any
 
 import ezkl
 import pytest
-from evm_fixtures import (  # noqa: F401 - fixtures
-    Circuit,
-    World,
-    anvil,
-    chain,
-    circuits,
-    evm_root,
-    world,
-)
+from chainkit import Circuit, World
 from eth_account import Account
 from typer.testing import CliRunner
 

@@ -1,7 +1,7 @@
 """``zkml report``: the static HTML page of a model's on-chain facts, on a real anvil, rendered by a real browser.
 
 World (module fixture, its own anvil on chain 31339 and a store of its own): two tiny Linear(4,3)+ReLU
-circuits (the evm_fixtures exporter, seeds 0 and 1); model ``tiny_report`` registered from circuit a;
+circuits (chainkit.export_linear, seeds 0 and 1); model ``tiny_report`` registered from circuit a;
 two proofs verified on chain (``verifyAndRecord``), one more proven but never sent; version 2 (circuit b)
 proposed and finalized after its window; version 3 proposed with a lying prediction and challenged
 (rejected); version 4 proposed with an attacker-written metadata URI and cancelled; a pause and an unpause
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 from eth_utils import keccak
-from evm_fixtures import EMERGENCY_KEY, OTHER_INPUT, TEST_INPUT, _export
+from chainkit import EMERGENCY_KEY, OTHER_INPUT, TEST_INPUT, export_linear
 from typer.testing import CliRunner
 
 from zkml.bundle import Bundle
@@ -78,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     circuits = []
     for seed in (0, 1):
         onnx = root / f"tiny{seed}.onnx"
-        _export(seed, onnx)
+        export_linear(seed, onnx)
         circuits.append(compile_model(onnx, cal, CircuitOptions(), store=store)[0])
     a, b = circuits
     node = Anvil.start(chain_id=CHAIN_ID)

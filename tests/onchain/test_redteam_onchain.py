@@ -4,7 +4,7 @@ Item 6: ``zkml verify --onchain --record`` of a real digits-MLP bundle with
 one security-relevant field edited is refused before anything is sent, and
 no receipt is written. The store's embedded chain holds the deployed MLP.
 
-Items 7-8: the session world of evm_fixtures (tiny Linear(4,3)+ReLU circuits
+Items 7-8: the session world of tests/onchain (chainkit) (tiny Linear(4,3)+ReLU circuits
 ``a``, ``b``, ``h`` registered by anvil's first dev account; emergency role on
 another account); every test between evm_snapshot / evm_revert.
 """
@@ -19,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from evm_fixtures import (  # noqa: F401 - fixtures
+from chainkit import (
     CHALLENGE_WINDOW,
     EMERGENCY_KEY,
     STRANGER_KEY,
     World,
-    anvil,
     as_key,
-    chain,
-    circuits,
-    evm_root,
     record_for,
-    registry,
-    world,
 )
 from typer.testing import CliRunner
 

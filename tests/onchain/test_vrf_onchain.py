@@ -31,9 +31,14 @@ def compiled() -> CompiledContract:
 
 
 @pytest.fixture(scope="module")
-def chain() -> Iterator[Chain]:
-    with Anvil.start() as anvil:
-        yield connect(anvil.rpc_url, allow_dev_key=True)
+def chain(anvil: Anvil) -> Iterator[Chain]:
+    """The shared anvil, reverted when the module is done (its verifier deployments vanish with it)."""
+    c = connect(anvil.rpc_url, allow_dev_key=True)
+    snap = c.snapshot()
+    try:
+        yield c
+    finally:
+        c.revert(snap)
 
 
 @pytest.fixture(scope="module")

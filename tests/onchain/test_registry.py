@@ -1,6 +1,6 @@
 """ModelRegistry.sol through its Python client, against a real anvil with real proofs.
 
-Models registered once per session (see evm_fixtures): ``model-a`` and
+Models registered once per session (see tests/onchain/conftest.py): ``model-a`` and
 ``model-b`` are two different Linear(4,3)+ReLU circuits with fixed params and
 the same instance layout; ``model-h`` hashes its params, so the proof carries
 the weights commitment. Every test runs between evm_snapshot / evm_revert.
@@ -11,19 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from evm_fixtures import (  # noqa: F401 - fixtures
+from chainkit import (
     CHALLENGE_WINDOW,
     EMERGENCY_KEY,
     STRANGER_KEY,
     World,
     as_key,
-    anvil,
-    chain,
-    circuits,
-    evm_root,
     record_for,
-    registry,
-    world,
 )
 from eth_utils import keccak
 
