@@ -80,6 +80,9 @@ SLOW_TESTS = {
     "test_core::test_concurrent_compiles_build_once",
     "test_compare::test_clean_model_passes_on_the_whole_test_set",
     "test_cli::test_installed_zkml_end_to_end",
+    "test_cli::test_compile_prove_verify_inspect_json",
+    "test_compare::test_bundle_from_a_circuit_of_other_weights_is_flagged",
+    "test_redteam::test_reproduce_command",
 }
 
 
