@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	@# Bytecode once, here: with PYTHONDONTWRITEBYTECODE set, neither pip nor Python writes it, and every
+	@# zkml process would recompile typer and zkml from source (~0.1 s of a warm `zkml prove`).
+	$(PY) -m compileall -q -j 0 zkml cli $(VENV)/lib/python3.11/site-packages >/dev/null || true
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json

@@ -175,14 +175,22 @@ def test_installed_zkml_usage_error_is_one_line() -> None:
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "No such option: --bogus" in r.stderr
 
 
-# The lean warm path: a compiled model is proven without parsing ONNX or loading what proving does not need
+# The lean warm path: a compiled model is proven without parsing ONNX or loading what proving does not need,
+# through the console script's own entry (zkml_cli.boot: the early prover, the core-only app)
 _HEAVY_PROBE = (
     "import sys\n"
-    "from zkml_cli.main import app\n"
+    "import zkml._prove_worker as pw\n"
+    "taken = []\n"
+    "orig = pw.take_prestarted\n"
+    "def spy():\n    p = orig(); taken.append(p is not None); return p\n"
+    "pw.take_prestarted = spy\n"
+    "from zkml_cli.boot import main\n"
     "sys.argv = ['zkml', 'prove', *sys.argv[1:]]\n"
-    "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
-    "heavy = [m for m in ('onnx', 'ml_dtypes', 'onnxruntime', 'torch', 'web3', 'ray', 'fastapi', 'matplotlib') if m in sys.modules]\n"
+    "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+    "heavy = [m for m in ('onnx', 'ml_dtypes', 'onnxruntime', 'torch', 'web3', 'ray', 'fastapi', 'matplotlib', 'pydantic')"
+    " if m in sys.modules]\n"
     "print('HEAVY', code, ','.join(heavy), file=sys.stderr)\n"
+    "print('TAKEN', taken, file=sys.stderr)\n"
 )
 
 
@@ -197,8 +205,64 @@ def test_warm_prove_imports_no_onnx(by: str, mlp_circuit, store: Store, test_set
     line = [x for x in r.stderr.splitlines() if x.startswith("HEAVY")][-1].split(" ")
     assert line[1] == "0", r.stderr
     assert line[2:] == [""], f"a warm prove imported {line[2]}"
+    assert "TAKEN [True]" in r.stderr  # the prover started first thing is the one that proved
     assert f"circuit {mlp_circuit.circuit_id} (cached)" in r.stdout
     from zkml.bundle import Bundle
     from zkml.verify import verify
 
     assert verify(Bundle.load(tmp_path / "p.json"), store).valid
+
+
+@pytest.mark.parametrize(("argv", "early"), [
+    (["prove", "c1", "-i", "x.json"], True),
+    (["prove", "c1", "-i", "x.json", "--json", "--timeout", "5"], True),
+    (["prove", "c1", "-i", "x.json", "--workers", "2"], False),
+    (["prove", "c1", "-i", "x.json", "--workers=2"], False),
+    (["prove", "c1", "-i", "x.json", "--ray", "auto"], False),
+    (["prove", "c1", "-i", "x.json", "--server", "http://127.0.0.1:1"], False),
+    (["prove", "--help"], False),
+    (["verify", "proof.json"], False),
+    ([], False),
+])
+def test_early_prover_only_for_a_plain_local_prove(argv: list[str], early: bool) -> None:
+    from zkml_cli.boot import wants_early_prover
+
+    assert wants_early_prover(argv) is early
+
+
+def test_untaken_early_prover_holds_no_secret_and_ends_with_its_parent() -> None:
+    """A prover started early that nothing takes (bad input, say) exits with the CLI; it never saw a key."""
+    import time
+
+    import psutil
+
+    code = ("import time, zkml._prove_worker as pw; pw.prestart(); print(pw._prestarted.pid, flush=True); time.sleep(1.5);"
+            "print(open(f'/proc/{pw._prestarted.pid}/environ', 'rb').read().count(b'hunter2'), flush=True)")
+    env = {**os.environ, "ZKML_PRIVATE_KEY": "0x" + "11" * 32, "MY_DEPLOY_SECRET": "hunter2", "ZKML_KEY_PASSWORD": "hunter2"}
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env,
+                       timeout=60)
+    pid, secrets = (int(x) for x in r.stdout.split())
+    assert secrets == 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the untaken early prover {pid} outlived its parent")
+
+
+def test_installed_core_command_is_the_same_command() -> None:
+    """The console script runs core commands on a core-only app: same usage line, same one-line errors."""
+    exe = _installed()
+    lean = subprocess.run([exe, "verify", "--help"], capture_output=True, text=True)
+    full = runner.invoke(app, ["verify", "--help"])
+    assert lean.returncode == 0 and full.exit_code == 0
+    assert "Usage: zkml verify [OPTIONS]" in " ".join(lean.stdout.split())
+    assert [ln.split()[0] for ln in lean.stdout.splitlines() if ln.strip().startswith("│ --")] == \
+        [ln.split()[0] for ln in full.stdout.splitlines() if ln.strip().startswith("│ --")]
+    r = subprocess.run([exe, "verify", "/nonexistent/proof.json"], capture_output=True, text=True)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

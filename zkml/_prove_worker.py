@@ -61,6 +61,38 @@ def serve(stdin: IO[str]) -> int:
     return 0
 
 
+_prestarted: Any = None  # a subprocess.Popen started by prestart(), taken by take_prestarted()
+
+
+def prestart() -> None:
+    """Start one warm prover process (``--serve``) now, without waiting for it.
+
+    The ``zkml`` entry point calls this first thing for a one-proof ``zkml prove``, so the
+    prover's interpreter start and ``import ezkl`` overlap the CLI's own imports, circuit
+    lookup and witness. Light on purpose: nothing heavy is imported here. The process gets
+    no secret (:func:`zkml.keys.child_env`); if nothing takes it, it ends when this process
+    does (its stdin closes).
+    """
+    global _prestarted
+    import subprocess
+
+    from zkml.keys import child_env
+
+    if _prestarted is None:
+        _prestarted = subprocess.Popen(
+            [sys.executable, "-m", "zkml._prove_worker", "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, start_new_session=True, env=child_env())
+
+
+def take_prestarted() -> Any:
+    """The process :func:`prestart` started (None if none, or if it already exited); it is the caller's now."""
+    global _prestarted
+    proc, _prestarted = _prestarted, None
+    if proc is not None and proc.poll() is not None:
+        return None
+    return proc
+
+
 def main(argv: list[str]) -> int:
     if argv == ["--serve"]:
         return serve(sys.stdin)

@@ -71,6 +71,16 @@ class WarmWorker:
         self.threads = threads
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self._ready_pending = False
+
+    @classmethod
+    def adopt(cls, proc: subprocess.Popen[bytes]) -> WarmWorker:
+        """A worker around a ``--serve`` process already started (its ready line not read yet):
+        :func:`zkml._prove_worker.prestart`'s, with ezkl's own thread count."""
+        w = cls(None)
+        w.proc = proc
+        w._ready_pending = True
+        return w
 
     @property
     def pid(self) -> int | None:
@@ -86,6 +96,7 @@ class WarmWorker:
             stderr=subprocess.DEVNULL, start_new_session=True, env=prover_env(self.threads),
         )
         self._buf = b""
+        self._ready_pending = False
         self._read_line(START_TIMEOUT_S)
 
     def _read_line(self, timeout: float) -> dict[str, Any]:
@@ -121,6 +132,9 @@ class WarmWorker:
         """
         if self.pid is None:
             self.start()
+        elif self._ready_pending:
+            self._ready_pending = False
+            self._read_line(START_TIMEOUT_S)
         assert self.proc is not None and self.proc.stdin is not None
         job = {"witness": str(witness), "compiled": str(compiled), "pk": str(pk), "proof": str(proof), "srs": str(srs)}
         pid = self.proc.pid
