@@ -41,7 +41,8 @@ from zkml.serve.jobs import JOB_ID, REQUEST_ID, Job, JobQueue, QueueFull
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_WAIT_S = 600.0
-POLL_S = 0.005
+RECHECK_S = 1.0
+"""A waiting request re-reads its job's state at least this often (it is woken when any job ends)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class Service:
         self.host = socket.gethostname()
         self.prove_seconds: list[float] = []
         self.started = time.time()
+        # Requests waiting for a job sleep on this event; a worker that ends a job wakes them
+        # (no polling loop taking CPU from the proofs on the same cores)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
 
     # Circuits
     def circuit(self, ref: str | None = None, model_sha256: str | None = None) -> Any:
@@ -174,6 +179,21 @@ class Service:
                 self.queue.finish(job, error=f"internal error: {type(e).__name__}: {e}")
             finally:
                 self.current[i] = None
+                self._notify()
+
+    def _notify(self) -> None:
+        """From a worker thread: wake the requests waiting for jobs."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._pulse)
+            except RuntimeError:  # the loop is closed (shutting down)
+                pass
+
+    def _pulse(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+        self._changed = asyncio.Event()
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free: the queue ahead × mean proof time / workers."""
@@ -190,9 +210,20 @@ class Service:
         return body
 
     async def wait_for(self, job: Job, seconds: float) -> None:
+        """Return when ``job`` has ended or ``seconds`` have passed."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if self._changed is None:
+            self._changed = asyncio.Event()
         deadline = time.monotonic() + min(max(0.0, seconds), MAX_WAIT_S)
-        while job.state in ("queued", "running") and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
+        while job.state in ("queued", "running"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=min(left, RECHECK_S))
+            except TimeoutError:
+                pass
 
 
 def _err(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
