@@ -59,3 +59,20 @@ def test_bisection_finds_the_same_scale_with_fewer_candidates(
             assert t["verdict"] == "below accuracy bar", t
         elif t["scale"] > b.scale:
             assert t["verdict"].startswith("good enough, superseded"), t
+
+
+def test_estimate_is_affine_in_work_cells_and_bounds_the_digits_mlp(mlp_circuit) -> None:
+    """The fitted estimate (benches/bench_estimate.py): more rows or columns cost more; the digits MLP's
+    (logrows 12, measured 2.0-2.1 s setup+prove and ~0.07 GB peak there) lands near those figures."""
+    from zkml import estimate as E
+
+    base = {"run_args": {"logrows": 12, "num_inner_cols": 2}, "total_assignments": 0}
+    small, big = E.estimate(base, cores=2), E.estimate({**base, "run_args": {"logrows": 13, "num_inner_cols": 2}}, cores=2)
+    wider = E.estimate({**base, "required_lookups": ["relu"] * 3}, cores=2)
+    assert small.seconds < big.seconds and small.memory_gb < big.memory_gb
+    assert small.seconds < wider.seconds and small.memory_gb < wider.memory_gb
+    assert E.BASE_GB < small.memory_gb
+    est = E.estimate(mlp_circuit.settings, cores=2)
+    assert 0.07 <= est.memory_gb <= 0.5
+    assert 1.0 <= est.seconds <= 5.0
+    assert "needs ~" in est.refusal("--max-memory 0.01 GB") and f"logrows {est.logrows}" in est.refusal("x")

@@ -3,13 +3,20 @@
 From ezkl's settings (logrows, rows used, einsum columns, lookups, range
 checks, dynamic lookups, shuffles) we count the circuit's **cells**: 2^logrows
 rows times the columns Halo2 commits to. Key generation and proving are
-dominated by FFTs and multi-scalar multiplications over those cells, so
-memory and time are taken as proportional to them, with constants measured
-on this kind of machine (``benches/bench_coverage.py`` prints the measured
-figures next to the estimate, so the constants can be re-fitted):
+dominated by FFTs and multi-scalar multiplications, which also run over the
+fixed, selector, table and permutation columns a count from the settings does
+not see: the **work cells** are 2^logrows × (columns + ``WORK_COLUMNS``).
+Memory and time are taken as affine in them, with constants fitted by
+``benches/bench_estimate.py`` (16 zoo and digits circuits, logrows 7–13,
+measured setup + prove wall time and peak RSS on this 2-core machine; JSON in
+``benches/results/bench_estimate.json``):
 
-- memory: peak RSS of ``ezkl.prove`` ≈ ``BASE_GB + GB_PER_MCELL * cells / 1e6``;
-- time: setup + prove ≈ ``S_PER_MCELL * cells / 1e6`` per core (2 cores here).
+- time: setup + prove ≈ ``S0 + S_PER_MCELL * work_cells / 1e6 / cores**0.7``
+  (median error 7% over the fitted circuits; the previous constants, fitted by
+  hand, were off by 99%);
+- memory: peak RSS of setup + prove ≈ ``BASE_GB + GB_PER_MCELL * work_cells / 1e6``,
+  with the base raised until no measured circuit is above it (a bound to
+  refuse with: better high than low).
 
 The numbers are estimates to refuse early with a clear message ("needs ~X GB
 / ~Y s at logrows N; try …") instead of running into a timeout or the OOM
@@ -23,12 +30,16 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-BASE_GB = 0.25
-"""Fixed cost of an ezkl process (the library, the SRS of a small circuit)."""
-GB_PER_MCELL = 0.11
-"""Measured: peak prover RSS per million committed cells (extended-domain evaluations dominate)."""
-S_PER_MCELL = 0.9
-"""Measured: setup + prove seconds per million cells on one core of this machine."""
+WORK_COLUMNS = 22
+"""Column-equivalents of per-row work the settings' column count misses (fitted)."""
+BASE_GB = 0.063
+"""Fixed memory of an ezkl setup + prove process (fitted, raised to bound every measured circuit)."""
+GB_PER_MCELL = 0.402
+"""Peak RSS per million work cells (fitted)."""
+S0 = 0.19
+"""Fixed seconds of setup + prove (fitted)."""
+S_PER_MCELL = 20.8
+"""Setup + prove seconds per million work cells on one core of this machine (fitted)."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,10 @@ def estimate(settings: dict[str, Any], cores: int | None = None) -> Estimate:
     cols = columns(settings)
     cells = (1 << k) * cols
     cores = cores or max(1, min(os.cpu_count() or 1, 2))
-    mcells = cells / 1e6
+    work = (1 << k) * (cols + WORK_COLUMNS) / 1e6
     return Estimate(
         logrows=k, rows_used=int(settings.get("num_rows", 0) or 0), columns=cols, cells=cells,
-        memory_gb=BASE_GB + GB_PER_MCELL * mcells, seconds=S_PER_MCELL * mcells / cores ** 0.7,
+        memory_gb=BASE_GB + GB_PER_MCELL * work, seconds=S0 + S_PER_MCELL * work / cores ** 0.7,
     )
 
 
