@@ -160,7 +160,7 @@ def run_one(name: str, label: str, opts: dict[str, Any], store: Any, chain: Any,
     return {
         "model": name, "variant": label, "options": opts, "circuit_id": circuit.circuit_id, "logrows": circuit.logrows,
         "scale": circuit.summary()["input_scale"], "batch": B, "instances": len(proof["instances"][0]),
-        "compile_seconds": t_compile, "prove_seconds": bundle.data["timings"]["prove_seconds"],
+        "compile_seconds": t_compile, "prove_seconds": bundle.timings["prove_seconds"],
         "raw_ezkl": raw, "zkml": ours,
         "verify_gas_direct": ours["verify_gas"], "verify_gas_registry_tx": receipt.gas_used,
         "gas_per_inference": ours["verify_gas"] / B, "registry_gas_per_inference": receipt.gas_used / B,

@@ -97,7 +97,7 @@ def mode_lib_warm(model: str, store: str, sample_json: str) -> None:
     s = time.perf_counter()
     c, hit = resolve_circuit(model, Store(store), calibration=Path(CAL))
     b = prove(c, raw)
-    print(json.dumps({"seconds": time.perf_counter() - s, "hit": hit, "prove": b.data["timings"]["prove_seconds"]}))
+    print(json.dumps({"seconds": time.perf_counter() - s, "hit": hit, "prove": b.timings["prove_seconds"]}))
 
 
 def mode_raw_prove(folder: str, witness: str, srs: str) -> None:

@@ -67,3 +67,34 @@ def test_memory_budget_refuses_before_building(tmp_path: Path) -> None:
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert code == 2 and len(lines) == 1 and "needs ~" in lines[0] and "logrows" in lines[0] and "--max-memory" in lines[0]
     assert not any((Path(store) / "circuits").glob("[0-9a-f]*"))  # nothing built
+
+
+def test_warm_compile_inputs_are_found_by_digest_without_parsing_onnx(store: Store, mlp_circuit, cnn_circuit,
+                                                                        tmp_path: Path) -> None:
+    """`prove model.onnx --calibration FILE` (and a recipe) on a circuit already built: found from the files'
+    digests, no ONNX parsed; a record naming another model's circuit, or other calibration bytes, are not used."""
+    import subprocess
+    import sys
+
+    from zkml.calibrate import CircuitOptions
+    from zkml.targets import inputs_digest, resolve_circuit
+
+    c, hit = resolve_circuit(str(MLP), store, calibration=CALIBRATION)  # records the inputs
+    assert hit and c.circuit_id == mlp_circuit.circuit_id
+    code = ("import sys; from pathlib import Path; from zkml.store import Store; from zkml.targets import resolve_circuit;"
+            "c, hit = resolve_circuit(sys.argv[1], Store(sys.argv[2]), calibration=Path(sys.argv[3]));"
+            "print(c.circuit_id, hit, 'onnx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(MLP), str(store.root), str(CALIBRATION)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [mlp_circuit.circuit_id, "True", "False"]
+    # A record altered to name the CNN's circuit (another model) is not trusted: the MLP's own circuit comes back
+    digest, _ = inputs_digest(MLP, CALIBRATION, CircuitOptions(), None)
+    store.record_inputs(digest, cnn_circuit.circuit_id)
+    c, hit = resolve_circuit(str(MLP), store, calibration=CALIBRATION)
+    assert c.circuit_id == mlp_circuit.circuit_id and hit
+    assert store.circuit_for_inputs(digest) == mlp_circuit.circuit_id  # and the record is put right
+    # Other calibration bytes are other inputs: a different digest, so never this record
+    other = tmp_path / "cal.json"
+    other.write_text(CALIBRATION.read_text() + "\n")
+    assert inputs_digest(MLP, other, CircuitOptions(), None)[0] != digest
+    assert inputs_digest(MLP, CALIBRATION, CircuitOptions(batch_size=2), None)[0] != digest

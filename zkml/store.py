@@ -7,6 +7,7 @@ Layout under the store root (default ``./.zkml``, or ``$ZKML_STORE``)::
     srs/dev-k<N>.srs         development SRS files and their digests
     locks/                   one lock file per circuit being built
     models/<onnx_sha256>.json  the model's circuits, newest first: the first is its current circuit
+    inputs/<digest>.json     the circuit a compile's input files (ONNX, calibration, options, SRS, ezkl) made
     chain/                   the embedded anvil's state and process record
     chains/<chain_id>.json   deployments on a chain (registry, verifiers, models); proposals/
     solc-cache/              solc-js outputs by source digest
@@ -242,6 +243,24 @@ class Store:
         except (OSError, ValueError, KeyError, TypeError):
             return []
         return [c for c in ids if CIRCUIT_ID.fullmatch(c) and self.read_manifest(self.circuit_dir(c))[0] is not None]
+
+    # Compile inputs -> circuit: lets a warm `prove model.onnx --calibration FILE` skip parsing the ONNX
+    def _inputs_record(self, digest: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise StoreError("not an inputs digest")
+        return self.root / "inputs" / f"{digest}.json"
+
+    def record_inputs(self, digest: str, circuit_id: str) -> None:
+        """Remember that the compile inputs with this digest (:func:`zkml.targets.inputs_digest`) made ``circuit_id``."""
+        write_json_atomic(self._inputs_record(digest), {"format": 1, "circuit_id": circuit_id})
+
+    def circuit_for_inputs(self, digest: str) -> str | None:
+        """The circuit id recorded for these compile inputs, if any (the caller checks it is the right model)."""
+        try:
+            cid = str(read_json(self._inputs_record(digest))["circuit_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cid if CIRCUIT_ID.fullmatch(cid) else None
 
     # The rest of the layout (every folder is created by the method that names it)
     def _dir(self, *parts: str) -> Path:

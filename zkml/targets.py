@@ -18,7 +18,7 @@ from zkml.inputs import read_feed
 from zkml.onnx_check import load_model
 from zkml.recipe import load_recipe
 from zkml.store import Store
-from zkml.util import sha256_file
+from zkml.util import sha256_file, sha256_json
 
 
 def find_calibration(onnx_path: Path) -> Path | None:
@@ -42,6 +42,47 @@ def _matches(c: Circuit, overrides: dict[str, object], srs_sha256: str | None) -
     if any(getattr(opts, k, object()) != (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()):
         return False
     return srs_sha256 is None or (c.srs.kind != "dev" and c.srs.sha256 == srs_sha256)
+
+
+def inputs_digest(model: Path, calibration: Path, options: CircuitOptions, srs: Path | None) -> tuple[str, str] | None:
+    """``(digest, model sha256)`` of a compile's input files, as the store's inputs index keys them.
+
+    The digest covers the ONNX and calibration files' bytes, the options, the SRS file (or the dev SRS)
+    and the ezkl version; None when a file cannot be read (the normal path then says what is wrong).
+    """
+    from dataclasses import asdict
+
+    from zkml.store import tool_versions
+
+    try:
+        model_sha = sha256_file(model)
+        key = {"format": 1, "model": model_sha, "calibration": sha256_file(calibration), "options": asdict(options),
+               "srs": sha256_file(srs) if srs is not None else "dev", "ezkl": tool_versions()["ezkl"]}
+    except (OSError, IsADirectoryError):
+        return None
+    return sha256_json(key), model_sha
+
+
+def _compiled_from_inputs(store: Store, model: Path, calibration: Path, options: CircuitOptions, srs: Path | None,
+                          compile: Callable[[], tuple[Circuit, bool]]) -> tuple[Circuit, bool]:
+    """The circuit these input files made before (found by their digests, no ONNX parsed), else ``compile()``.
+
+    A recorded circuit is used only if it validates, is of this very model and has these options;
+    anything else (a stale or altered record) falls back to compiling, which finds or builds the right one.
+    """
+    d = inputs_digest(model, calibration, options, srs)
+    if d is not None:
+        digest, model_sha = d
+        cid = store.circuit_for_inputs(digest)
+        if cid is not None and store.read_manifest(store.circuit_dir(cid))[0] is not None:
+            c = open_circuit(store.circuit_dir(cid), store)
+            if c.model_sha256 == model_sha and c.options == options:
+                store.record_circuit(model_sha, c.circuit_id)  # as a compile's cache hit does
+                return c, True
+    c, hit = compile()
+    if d is not None and c.model_sha256 == d[1]:
+        store.record_inputs(d[0], c.circuit_id)
+    return c, hit
 
 
 def resolve_circuit(
@@ -72,9 +113,10 @@ def resolve_circuit(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if p.suffix == ".toml":
         r = load_recipe(p, overrides)
-        cal = read_feed(calibration or r.calibration, load_model(r.model, check_ops=False).inputs)
-        return compile_model(r.model, cal, r.options, store=store, srs_path=srs or r.srs, progress=progress,
-                             max_seconds=max_seconds, max_memory_gb=max_memory_gb)
+        cal_path, srs_path = Path(calibration or r.calibration), Path(srs or r.srs) if (srs or r.srs) else None
+        return _compiled_from_inputs(store, Path(r.model), cal_path, r.options, srs_path, lambda: compile_model(
+            r.model, read_feed(cal_path, load_model(r.model, check_ops=False).inputs), r.options, store=store,
+            srs_path=srs_path, progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb))
     if p.suffix == ".onnx":
         opts = replace(options or CircuitOptions(), **overrides).validate()  # bad flags: one line, before any work
         if calibration is None:
@@ -91,10 +133,12 @@ def resolve_circuit(
                 if len(known) > 1:
                     progress(f"{p.name}: using its current circuit {fit[0].circuit_id} (of {len(known)} compiled)")
                 return fit[0], True
-        info = load_model(p, check_ops=False)
         if calibration is not None:
-            return compile_model(p, read_feed(calibration, info.inputs), opts, store=store, srs_path=srs,
-                                 progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb)
+            cal_file = Path(calibration)
+            return _compiled_from_inputs(store, p, cal_file, opts, srs, lambda: compile_model(
+                p, read_feed(cal_file, load_model(p, check_ops=False).inputs), opts, store=store, srs_path=srs,
+                progress=progress, max_seconds=max_seconds, max_memory_gb=max_memory_gb))
+        info = load_model(p, check_ops=False)
         if not info.inputs:
             progress(f"{p.name}: a graph without inputs: nothing to calibrate on, compiling it")
             return compile_model(p, {}, opts, store=store, srs_path=srs, progress=progress,
