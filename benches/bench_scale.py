@@ -263,15 +263,10 @@ def main() -> None:
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=60)
-    raw_code = ("import ezkl,json,sys,time,numpy as np;from zkml.store import Store;from zkml.circuit import open_circuit;"
-                "from zkml.prove import gen_witness;from pathlib import Path;import tempfile;"
-                "st=Store();c=open_circuit(st.find_circuit(sys.argv[1]),st);d=Path(tempfile.mkdtemp());"
-                "w,_=gen_witness(c,np.asarray(json.load(open(sys.argv[2]))).reshape(1,-1),d);ts=[]\n"
-                "for i in range(6):\n t=time.perf_counter();ezkl.prove(str(w),str(c.compiled),str(c.pk),str(d/'p.json'),"
-                "srs_path=str(c.srs.path));ts.append(time.perf_counter()-t)\n"
-                "print(json.dumps(ts[1:]))")
-    raw1 = json.loads(sh([sys.executable, "-c", raw_code, cid, str(one)], env={**env, "RAYON_NUM_THREADS": "1"},
-                         timeout=900).strip().splitlines()[-1])
+    # Raw ezkl.prove at one thread (the throughput configuration's comparison): the same warm loop, 5 proofs
+    out1 = sh([sys.executable, "-c", raw_loop, cid, str(one)], env={**env, "RAYON_NUM_THREADS": "1"},
+              input="go\n" * 5, timeout=900)
+    raw1 = [float(x) for x in out1.split()[1:]]
     warm = []
     for _ in range(3):
         t = time.perf_counter()

@@ -46,10 +46,9 @@ def main() -> None:
 
 def core_app() -> typer.Typer:
     """A root app with only the core commands (what :mod:`zkml_cli.main` registers first)."""
-    import typer
-
     from zkml_cli import core
+    from zkml_cli.common import root_app
 
-    app = typer.Typer(name="zkml", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    app = root_app()
     core.register(app)
     return app

@@ -96,6 +96,15 @@ def run(fn: Callable[[], T]) -> T:
         raise fail(f"internal error: {type(e).__name__}: {e} (set ZKML_DEBUG=1 for the traceback)", 3) from None
 
 
+APP_HELP = "Zero-knowledge verifiable ML inference: compile ONNX to a Halo2 circuit, prove, verify (locally or on chain)."
+
+
+def root_app() -> typer.Typer:
+    """An empty root ``zkml`` app (the full one in :mod:`zkml_cli.main`, the core-only one in :mod:`zkml_cli.boot`)."""
+    return typer.Typer(name="zkml", help=APP_HELP, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False)
+
+
 def main_guard(app: typer.Typer) -> None:
     """Run the root app; a usage error (unknown option, missing argument) is one stderr line, exit 2."""
     from typer import _click

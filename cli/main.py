@@ -5,15 +5,10 @@ from __future__ import annotations
 import typer
 
 from zkml_cli import audit, chain, compare, core, data, gate, onchain, ops, report, serve, vrf
-from zkml_cli.common import main_guard
+from zkml_cli.common import main_guard, root_app
 
-app = typer.Typer(
-    name="zkml",
-    help="Zero-knowledge verifiable ML inference: compile ONNX to a Halo2 circuit, prove, verify (locally or on chain).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = root_app()
+
 
 def _version(value: bool) -> None:
     if value:

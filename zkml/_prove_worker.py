@@ -61,6 +61,25 @@ def serve(stdin: IO[str]) -> int:
     return 0
 
 
+def prover_env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a prover process: no secrets; ``threads`` caps ezkl's (rayon's) thread pool."""
+    from zkml.keys import child_env
+
+    env = child_env()  # the prover needs no key
+    if threads is not None:
+        env["RAYON_NUM_THREADS"] = str(max(1, int(threads)))
+    return env
+
+
+def serve_process(threads: int | None = None) -> Any:
+    """Start a ``--serve`` prover process (a ``subprocess.Popen``; its ready line is the caller's to read)."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "zkml._prove_worker", "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, start_new_session=True, env=prover_env(threads))
+
+
 _prestarted: Any = None  # a subprocess.Popen started by prestart(), taken by take_prestarted()
 
 
@@ -70,18 +89,12 @@ def prestart() -> None:
     The ``zkml`` entry point calls this first thing for a one-proof ``zkml prove``, so the
     prover's interpreter start and ``import ezkl`` overlap the CLI's own imports, circuit
     lookup and witness. Light on purpose: nothing heavy is imported here. The process gets
-    no secret (:func:`zkml.keys.child_env`); if nothing takes it, it ends when this process
-    does (its stdin closes).
+    no secret (:func:`prover_env`); if nothing takes it, it ends when this process does
+    (its stdin closes).
     """
     global _prestarted
-    import subprocess
-
-    from zkml.keys import child_env
-
     if _prestarted is None:
-        _prestarted = subprocess.Popen(
-            [sys.executable, "-m", "zkml._prove_worker", "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, env=child_env())
+        _prestarted = serve_process()
 
 
 def take_prestarted() -> Any:

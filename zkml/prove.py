@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zkml._prove_worker import prover_env
 from zkml.bundle import Bundle, CircuitPart, InputPart, Metadata, ModelPart, ProofEntry, Visibility
 from zkml.circuit import Circuit
 from zkml.errors import InputError, ProofError, ProveTimeout
@@ -82,16 +83,6 @@ def gen_witness(circuit: Circuit, chunk: Feed, workdir: Path) -> tuple[Path, dic
     return out, json.loads(out.read_text())
 
 
-def prover_env(threads: int | None = None) -> dict[str, str]:
-    """The environment of a prover process: no secrets; ``threads`` caps ezkl's (rayon's) thread pool."""
-    from zkml.keys import child_env
-
-    env = child_env()  # the prover needs no key
-    if threads is not None:
-        env["RAYON_NUM_THREADS"] = str(max(1, int(threads)))
-    return env
-
-
 def run_prover(circuit: Circuit, witness: Path, proof: Path, timeout: float, *, threads: int | None = None) -> float:
     """Run ``ezkl.prove`` in a subprocess; return its seconds.
 
@@ -141,13 +132,18 @@ The default proves one after another here; :mod:`zkml.scale` has a process pool 
 
 
 def prove_chunks_local(circuit: Circuit, witnesses: Sequence[Path], timeout: float,
-                       progress: Callable[[str], None] = lambda _: None) -> list[ChunkProof]:
-    """Prove each witness in turn, each in its own prover subprocess (the default backend)."""
+                       progress: Callable[[str], None] = lambda _: None, *,
+                       run: Callable[[Circuit, Path, Path, float], float] = run_prover) -> list[ChunkProof]:
+    """Prove each witness in turn here (the default backend).
+
+    ``run(circuit, witness, proof, timeout) -> seconds`` proves one: by default a one-shot prover
+    subprocess (:func:`run_prover`); :func:`zkml.scale.prove_many` passes an already-started warm one.
+    """
     out = []
     for i, w in enumerate(witnesses):
         progress(f"proof {i + 1}/{len(witnesses)}: proving (2^{circuit.logrows} rows)")
         ppath = w.with_name("proof.json")
-        secs = run_prover(circuit, w, ppath, timeout)
+        secs = run(circuit, w, ppath, timeout)
         out.append(ChunkProof(proof=json.loads(ppath.read_text()), seconds=secs))
         ppath.unlink()
     return out

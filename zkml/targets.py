@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zkml.calibrate import CircuitOptions
 from zkml.circuit import Circuit, compile_model, open_circuit
-from zkml.errors import ConfigError
+from zkml.errors import ConfigError, StoreError
 from zkml.inputs import read_feed
 from zkml.onnx_check import load_model
 from zkml.recipe import load_recipe
@@ -58,7 +58,7 @@ def inputs_digest(model: Path, calibration: Path, options: CircuitOptions, srs: 
         model_sha = sha256_file(model)
         key = {"format": 1, "model": model_sha, "calibration": sha256_file(calibration), "options": asdict(options),
                "srs": sha256_file(srs) if srs is not None else "dev", "ezkl": tool_versions()["ezkl"]}
-    except (OSError, IsADirectoryError):
+    except OSError:
         return None
     return sha256_json(key), model_sha
 
@@ -74,11 +74,13 @@ def _compiled_from_inputs(store: Store, model: Path, calibration: Path, options:
     if d is not None:
         digest, model_sha = d
         cid = store.circuit_for_inputs(digest)
-        if cid is not None and store.read_manifest(store.circuit_dir(cid))[0] is not None:
-            c = open_circuit(store.circuit_dir(cid), store)
-            if c.model_sha256 == model_sha and c.options == options:
-                store.record_circuit(model_sha, c.circuit_id)  # as a compile's cache hit does
-                return c, True
+        try:
+            c = open_circuit(store.circuit_dir(cid), store) if cid is not None else None
+        except StoreError:  # no longer valid: compile below
+            c = None
+        if c is not None and c.model_sha256 == model_sha and c.options == options:
+            store.record_circuit(model_sha, c.circuit_id)  # as a compile's cache hit does
+            return c, True
     c, hit = compile()
     if d is not None and c.model_sha256 == d[1]:
         store.record_inputs(d[0], c.circuit_id)

@@ -17,7 +17,7 @@ import pytest
 from chainkit import Circuit, World, build_circuits, build_world
 
 from zkml.evm.anvil import Anvil
-from zkml.evm.chain import Chain
+from zkml.evm.chain import Chain, connect
 from zkml.evm.registry import Registry
 from zkml.store import Store
 
@@ -42,6 +42,18 @@ def anvil() -> Iterator[Anvil]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def module_chain(anvil: Anvil) -> Iterator[Chain]:
+    """The shared anvil for a module that deploys its own contracts (not the shared world): reverted
+    when the module is done, so its deployments vanish with it."""
+    c = connect(anvil.rpc_url, allow_dev_key=True)
+    snap = c.snapshot()
+    try:
+        yield c
+    finally:
+        c.revert(snap)
 
 
 @pytest.fixture(scope="session")

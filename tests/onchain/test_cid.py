@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from zkml.commitments.cid import (
 )
 from zkml.errors import InputError
 from zkml.evm.anvil import Anvil, free_port
-from zkml.evm.chain import connect
+from zkml.evm.chain import Chain
 from zkml.store import Store
 from zkml_cli.main import app
 
@@ -113,14 +112,9 @@ def test_cli_cid(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def node(anvil: Anvil) -> Iterator[Anvil]:
+def node(anvil: Anvil, module_chain: Chain) -> Anvil:
     """The shared anvil, reverted when the module is done (its deployments vanish with it)."""
-    c = connect(anvil.rpc_url, allow_dev_key=True)
-    snap = c.snapshot()
-    try:
-        yield anvil
-    finally:
-        c.revert(snap)
+    return anvil
 
 
 @pytest.fixture(scope="module")

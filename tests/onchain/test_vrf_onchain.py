@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
 from zkml import vrf
 from zkml.evm import vrf_onchain
-from zkml.evm.anvil import Anvil
-from zkml.evm.chain import Chain, Contract, ContractRevert, connect
+from zkml.evm.chain import Chain, Contract, ContractRevert
 from zkml.evm.solc import CompiledContract
 from zkml.sampling import sample_indices
 from zkml.vrf import SECP256K1, VRFError
@@ -31,14 +29,9 @@ def compiled() -> CompiledContract:
 
 
 @pytest.fixture(scope="module")
-def chain(anvil: Anvil) -> Iterator[Chain]:
+def chain(module_chain: Chain) -> Chain:
     """The shared anvil, reverted when the module is done (its verifier deployments vanish with it)."""
-    c = connect(anvil.rpc_url, allow_dev_key=True)
-    snap = c.snapshot()
-    try:
-        yield c
-    finally:
-        c.revert(snap)
+    return module_chain
 
 
 @pytest.fixture(scope="module")

@@ -80,33 +80,21 @@ def prove_many(
         proc = take_prestarted()
         if proc is None:
             return prove(circuit, samples, timeout=timeout, reveal_input=reveal_input, progress=progress)
+        from zkml.prove import prove_chunks_local
+
         worker = WarmWorker.adopt(proc)  # the entry point's early prover: already warm
+
+        def on_worker(c: Any, witness: Any, proof: Any, t: float) -> float:
+            return float(worker.prove(c.compiled, c.pk, c.srs.path, witness, proof, t)["seconds"])
+
         try:
             return prove(circuit, samples, timeout=timeout, reveal_input=reveal_input, progress=progress,
-                         executor=lambda c, wits, t, prog: _on_one_worker(worker, c, wits, t, prog))
+                         executor=lambda c, wits, t, prog: prove_chunks_local(c, wits, t, prog, run=on_worker))
         finally:
             worker.close()
     n = workers or default_workers(circuit.pk.stat().st_size, n_chunks)
     with ProverPool(n) as pool:
         return prove(circuit, samples, timeout=timeout, reveal_input=reveal_input, progress=progress, executor=pool)
-
-
-def _on_one_worker(worker: WarmWorker, circuit: Any, witnesses: Sequence[Any], timeout: float,
-                   progress: Callable[[str], None]) -> list[Any]:
-    """Prove each witness in turn on one warm worker (as :func:`zkml.prove.prove_chunks_local` does on
-    one-shot processes; the bundle says the same: proved by this process)."""
-    import json
-
-    from zkml.prove import ChunkProof
-
-    out = []
-    for i, w in enumerate(witnesses):
-        progress(f"proof {i + 1}/{len(witnesses)}: proving (2^{circuit.logrows} rows)")
-        ppath = w.with_name("proof.json")
-        res = worker.prove(circuit.compiled, circuit.pk, circuit.srs.path, w, ppath, timeout)
-        out.append(ChunkProof(proof=json.loads(ppath.read_text()), seconds=float(res["seconds"])))
-        ppath.unlink()
-    return out
 
 
 def with_via(bundle: Any, via: str) -> Any:

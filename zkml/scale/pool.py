@@ -17,7 +17,6 @@ import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -88,13 +87,10 @@ class WarmWorker:
 
     def start(self) -> None:
         """Start the subprocess and wait for its ready line (ezkl imported)."""
-        from zkml.prove import prover_env
+        from zkml._prove_worker import serve_process
 
         self.close()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zkml._prove_worker", "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, env=prover_env(self.threads),
-        )
+        self.proc = serve_process(self.threads)
         self._buf = b""
         self._ready_pending = False
         self._read_line(START_TIMEOUT_S)
